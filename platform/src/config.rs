@@ -1,0 +1,402 @@
+//! Configuration: `config/default.toml` (compiled in) → optional file → `PORTICO_` environment,
+//! validated once at start-up so a bad value stops the process with one line naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults file is the configuration reference; compiling it in means the binary always
+/// starts from the documented values, whatever the working directory.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub platform: PlatformSettings,
+    pub tenants: TenantSettings,
+    pub mail: MailSettings,
+    pub storage: StorageSettings,
+    pub log: LogSettings,
+    pub payments: PaymentSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub base_domain: String,
+    pub public_scheme: PublicScheme,
+    pub public_port: u16,
+    pub shutdown_grace_secs: u64,
+    pub shutdown_drain_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicScheme {
+    Http,
+    Https,
+}
+
+impl PublicScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicScheme::Http => "http",
+            PublicScheme::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub migration_url: SecretString,
+    pub app_role: String,
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    /// The URL `migrate` uses: the owner's, or the server's when none is configured.
+    pub fn migration_url(&self) -> &SecretString {
+        if self.migration_url.expose_secret().trim().is_empty() {
+            &self.url
+        } else {
+            &self.migration_url
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlatformSettings {
+    pub operator_token: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantSettings {
+    pub setup_token_valid_hours: u32,
+    pub host_cache_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: MailTransportKind,
+    pub from: String,
+    pub file_dir: PathBuf,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    pub lease_secs: u64,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    pub max_attempts: u32,
+    pub timeout_secs: u64,
+}
+
+impl MailSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub stripe: StripeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeSettings {
+    pub api_base: String,
+    pub secret_key: SecretString,
+    pub webhook_secret: SecretString,
+}
+
+/// A configuration problem, printed as one line: `configuration: <key>: <what is wrong>`.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), problem: problem.into() }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the `PORTICO_` environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("PORTICO_").split("__"))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let key = err.path.join(".");
+            let key = if key.is_empty() { "(file)".to_owned() } else { key };
+            // figment's Display repeats the key and provider; the kind alone reads best after it.
+            ConfigError::new(&key, err.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_database_url("database.url", self.database.url.expose_secret())?;
+        if !self.database.migration_url.expose_secret().trim().is_empty() {
+            validate_database_url(
+                "database.migration_url",
+                self.database.migration_url.expose_secret(),
+            )?;
+        }
+        if !is_sql_identifier(&self.database.app_role) {
+            return Err(ConfigError::new(
+                "database.app_role",
+                "must be a plain role name (letters, digits, underscore)",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+        }
+        validate_base_domain(&self.server.base_domain)?;
+        if !self.server.bind.ip().is_loopback()
+            && self.platform.operator_token.expose_secret().trim().is_empty()
+        {
+            return Err(ConfigError::new(
+                "platform.operator_token",
+                format!(
+                    "required when server.bind ({}) is not a loopback address",
+                    self.server.bind
+                ),
+            ));
+        }
+        let token = self.platform.operator_token.expose_secret();
+        if !token.is_empty() && token.len() < 24 {
+            return Err(ConfigError::new(
+                "platform.operator_token",
+                "must be at least 24 characters (use a random value)",
+            ));
+        }
+        if lettre_mailbox_is_invalid(&self.mail.from) {
+            return Err(ConfigError::new("mail.from", "must be an email address like `Name <a@b.c>`"));
+        }
+        if self.mail.batch_size == 0 {
+            return Err(ConfigError::new("mail.batch_size", "must be at least 1"));
+        }
+        if self.mail.max_attempts == 0 {
+            return Err(ConfigError::new("mail.max_attempts", "must be at least 1"));
+        }
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_host.trim().is_empty() {
+            return Err(ConfigError::new("mail.smtp_host", "required when mail.transport is smtp"));
+        }
+        if !self.payments.stripe.api_base.ends_with('/') {
+            return Err(ConfigError::new("payments.stripe.api_base", "must end with `/`"));
+        }
+        if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return Err(ConfigError::new("log.filter", "is not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    /// `https://<slug>.<base_domain>[:port]` — the only source of absolute links to a firm.
+    pub fn portal_url(&self, slug: &str) -> String {
+        format!("{}://{}.{}", self.server.public_scheme.as_str(), slug, self.host_suffix())
+    }
+
+    /// The operator console's URL on the bare base domain.
+    pub fn operator_url(&self) -> String {
+        format!("{}://{}", self.server.public_scheme.as_str(), self.host_suffix())
+    }
+
+    fn host_suffix(&self) -> String {
+        let default_port = match self.server.public_scheme {
+            PublicScheme::Http => 80,
+            PublicScheme::Https => 443,
+        };
+        let port = match self.server.public_port {
+            0 => self.server.bind.port(),
+            port => port,
+        };
+        if port == default_port {
+            self.server.base_domain.clone()
+        } else {
+            format!("{}:{}", self.server.base_domain, port)
+        }
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.server.public_scheme == PublicScheme::Https
+    }
+}
+
+fn validate_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    // The value may hold a password, so the message describes the problem without echoing it.
+    let parsed = url::Url::parse(url)
+        .map_err(|err| ConfigError::new(key, format!("is not a valid URL ({err})")))?;
+    match parsed.scheme() {
+        "sqlite" | "postgres" | "postgresql" => Ok(()),
+        other => Err(ConfigError::new(
+            key,
+            format!("unsupported scheme `{other}` (use sqlite:// or postgres://)"),
+        )),
+    }
+}
+
+fn validate_base_domain(domain: &str) -> Result<(), ConfigError> {
+    let ok = !domain.is_empty()
+        && domain == domain.to_ascii_lowercase()
+        && !domain.ends_with('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "server.base_domain",
+            "must be a lower-case DNS name without port or trailing dot",
+        ))
+    }
+}
+
+fn is_sql_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn lettre_mailbox_is_invalid(from: &str) -> bool {
+    from.parse::<lettre::message::Mailbox>().is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_load() {
+        Jail::expect_with(|_jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert_eq!(settings.server.base_domain, "localhost");
+            assert_eq!(settings.portal_url("acme"), "http://acme.localhost:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscore_nesting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PORTICO_SERVER__BASE_DOMAIN", "portico.example");
+            jail.set_env("PORTICO_SERVER__PUBLIC_SCHEME", "https");
+            jail.set_env("PORTICO_SERVER__PUBLIC_PORT", "443");
+            let settings = Settings::load(None).expect("valid");
+            assert_eq!(settings.portal_url("acme"), "https://acme.portico.example");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file("extra.toml", "[server]\nbase_domain = \"file.example\"\n")?;
+            let settings = Settings::load(Some(Path::new("extra.toml"))).expect("valid");
+            assert_eq!(settings.server.base_domain, "file.example");
+            jail.set_env("PORTICO_SERVER__BASE_DOMAIN", "env.example");
+            let settings = Settings::load(Some(Path::new("extra.toml"))).expect("valid");
+            assert_eq!(settings.server.base_domain, "env.example");
+            Ok(())
+        });
+    }
+
+    fn error_for(vars: &[(&str, &str)]) -> String {
+        let mut message = String::new();
+        Jail::expect_with(|jail| {
+            for (key, value) in vars {
+                jail.set_env(key, value);
+            }
+            message = Settings::load(None).expect_err("must be rejected").to_string();
+            Ok(())
+        });
+        message
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let msg = error_for(&[("PORTICO_MAIL__TRANSPORT", "pigeon")]);
+        assert!(msg.starts_with("configuration: mail.transport:"), "{msg}");
+        let msg = error_for(&[("PORTICO_DATABASE__URL", "mysql://x@y/z")]);
+        assert!(msg.contains("database.url") && msg.contains("mysql"), "{msg}");
+        let msg = error_for(&[("PORTICO_DATABASE__URL", "not a url")]);
+        assert!(msg.contains("database.url"), "{msg}");
+        let msg = error_for(&[("PORTICO_SERVER__BIND", "0.0.0.0:8080")]);
+        assert!(msg.contains("platform.operator_token"), "{msg}");
+        let msg = error_for(&[("PORTICO_SERVER__BIND", "nonsense")]);
+        assert!(msg.contains("server.bind"), "{msg}");
+        let msg = error_for(&[("PORTICO_SERVER__BASE_DOMAIN", "Example.COM")]);
+        assert!(msg.contains("server.base_domain"), "{msg}");
+    }
+
+    #[test]
+    fn database_url_errors_do_not_echo_passwords() {
+        let msg = error_for(&[("PORTICO_DATABASE__URL", "mysql://u:hunter2secret@db/x")]);
+        assert!(!msg.contains("hunter2secret"), "{msg}");
+    }
+}

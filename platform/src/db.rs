@@ -1,0 +1,271 @@
+//! Database handles. Domain code never holds a bare connection: it gets a [`TenantTx`], a
+//! transaction bound to one firm, from a [`TenantDb`]. On PostgreSQL the transaction also sets
+//! `app.tenant_id` so row-level security filters every statement; on SQLite the scoped finders
+//! in [`crate::scoped`] are the guarantee. The only ways around the tenant are named loudly:
+//! [`Database::unscoped_registry`] for the tenant registry and bootstrap lookups, and
+//! [`Database::system_job`] for named background jobs that work across firms.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::DatabaseSettings;
+use crate::ids::TenantId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and the backend it speaks to.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+/// Background jobs allowed to read across firms. Each has its own row-level-security clause
+/// (`current_setting('app.system_job') = '<name>'`) on exactly the tables it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemJob {
+    MailOutbox,
+}
+
+impl SystemJob {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemJob::MailOutbox => "mail_outbox",
+        }
+    }
+}
+
+impl Database {
+    /// Connects with the pool settings Portico relies on. SQLite connections all get WAL,
+    /// `synchronous=FULL`, foreign keys and a busy timeout through the connect options, so every
+    /// pooled connection has them (a one-off PRAGMA would only reach one connection).
+    pub async fn connect(url: &SecretString, settings: &DatabaseSettings) -> Result<Self, DbErr> {
+        let url = url.expose_secret();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        if backend == Backend::Sqlite {
+            ensure_sqlite_parent_dir(url);
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let busy = Duration::from_millis(settings.busy_timeout_ms);
+        options.map_sqlx_sqlite_opts(move |opts: SqliteConnectOptions| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(busy)
+        });
+        let conn = sea_orm::Database::connect(options).await?;
+        Ok(Self { conn, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A handle for one firm. Only the request's resolved tenant (or a named system job acting
+    /// for a firm) should ever produce one.
+    pub fn tenant(&self, tenant: TenantId) -> TenantDb {
+        TenantDb { db: self.clone(), tenant }
+    }
+
+    /// The bare connection, for the tenant registry (which is not tenant-owned), bootstrap
+    /// lookups, migrations and health checks. Never use it for a tenant-owned table: on
+    /// PostgreSQL such a query sees no rows at all, and clippy bans the unscoped finders.
+    pub fn unscoped_registry(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// A transaction for a named cross-firm background job.
+    pub async fn system_job(&self, job: SystemJob) -> Result<SystemJobTx, DbErr> {
+        let tx = begin(&self.conn, self.backend, AccessMode::ReadWrite).await?;
+        if self.backend == Backend::Postgres {
+            tx.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('app.system_job', $1, true)",
+                [job.name().into()],
+            ))
+            .await?;
+        }
+        Ok(SystemJobTx { tx, backend: self.backend })
+    }
+
+    /// Opens a transaction that starts unscoped (for a registry write) and is then bound to a
+    /// firm with [`RegistryTx::bind_tenant`] — how onboarding creates the registry row and the
+    /// firm's first rows atomically.
+    pub async fn registry_write(&self) -> Result<RegistryTx, DbErr> {
+        let tx = begin(&self.conn, self.backend, AccessMode::ReadWrite).await?;
+        Ok(RegistryTx { tx, backend: self.backend })
+    }
+
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.conn.close().await
+    }
+}
+
+async fn begin(
+    conn: &DatabaseConnection,
+    backend: Backend,
+    mode: AccessMode,
+) -> Result<DatabaseTransaction, DbErr> {
+    let options = match (backend, mode) {
+        // SQLite upgrades a deferred read lock to a write lock only if nobody else wrote in
+        // between, and fails at once (SQLITE_BUSY, no busy-wait) when someone did. Write
+        // transactions therefore take the write lock up front and queue on the busy timeout.
+        (Backend::Sqlite, AccessMode::ReadWrite) => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        },
+        (Backend::Sqlite, AccessMode::ReadOnly) => TransactionOptions::default(),
+        (Backend::Postgres, mode) => TransactionOptions {
+            access_mode: Some(mode),
+            ..Default::default()
+        },
+    };
+    conn.begin_with_options(options).await
+}
+
+fn ensure_sqlite_parent_dir(url: &str) {
+    // `sqlite://data/portico.db?mode=rwc` creates the file but not its directory.
+    if let Ok(opts) = SqliteConnectOptions::from_str(url) {
+        if let Some(parent) = opts.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+        }
+    }
+}
+
+/// One firm's view of the database.
+#[derive(Clone, Debug)]
+pub struct TenantDb {
+    db: Database,
+    tenant: TenantId,
+}
+
+impl TenantDb {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// A read-write transaction bound to this firm.
+    pub async fn write(&self) -> Result<TenantTx, DbErr> {
+        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
+        TenantTx::bind(tx, self.db.backend, self.tenant).await
+    }
+
+    /// A read-only transaction bound to this firm.
+    pub async fn read(&self) -> Result<TenantTx, DbErr> {
+        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadOnly).await?;
+        TenantTx::bind(tx, self.db.backend, self.tenant).await
+    }
+}
+
+/// A transaction bound to one firm. Every tenant-owned query goes through one of these.
+pub struct TenantTx {
+    tx: DatabaseTransaction,
+    tenant: TenantId,
+    backend: Backend,
+}
+
+impl TenantTx {
+    async fn bind(tx: DatabaseTransaction, backend: Backend, tenant: TenantId) -> Result<Self, DbErr> {
+        if backend == Backend::Postgres {
+            // Transaction-local (`true`), so a pooled connection never carries it to the next user.
+            tx.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('app.tenant_id', $1, true)",
+                [tenant.to_string().into()],
+            ))
+            .await?;
+        }
+        Ok(Self { tx, tenant, backend })
+    }
+
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection to run *scoped* statements on (see [`crate::scoped::TenantScoped`]).
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+}
+
+/// A transaction that writes the tenant registry and then the new firm's own rows.
+pub struct RegistryTx {
+    tx: DatabaseTransaction,
+    backend: Backend,
+}
+
+impl RegistryTx {
+    /// The registry table is not tenant-owned; use this only for it.
+    pub fn registry_conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+
+    /// Continues the same transaction as the given firm.
+    pub async fn bind_tenant(self, tenant: TenantId) -> Result<TenantTx, DbErr> {
+        TenantTx::bind(self.tx, self.backend, tenant).await
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+}
+
+/// A transaction for a named cross-firm background job (see [`SystemJob`]).
+pub struct SystemJobTx {
+    tx: DatabaseTransaction,
+    backend: Backend,
+}
+
+impl SystemJobTx {
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+}

@@ -1,0 +1,16 @@
+//! The shared kernel: mechanisms every other crate builds on, and no business rules.
+
+pub mod config;
+pub mod db;
+pub mod ids;
+pub mod mail;
+pub mod money;
+pub mod password;
+pub mod scoped;
+pub mod storage;
+pub mod telemetry;
+pub mod token;
+
+pub use config::Settings;
+pub use db::{Backend, Database, RegistryTx, SystemJob, SystemJobTx, TenantDb, TenantTx};
+pub use scoped::{TenantActiveModel, TenantScoped};

@@ -1,0 +1,14 @@
+//! The tenant registry and everything a firm does with its clients.
+
+pub mod audit;
+pub mod bootstrap;
+pub mod entity;
+pub mod host;
+pub mod operator;
+pub mod registry;
+pub mod resolver;
+pub mod slug;
+pub mod tokens;
+
+pub use registry::{NewTenant, OnboardedTenant, Registry, RegistryError, TenantRecord, TenantStatus};
+pub use resolver::TenantResolver;

@@ -1,0 +1,56 @@
+//! Single-use link tokens: issued with a purpose, subject and expiry; stored as a hash.
+
+use chrono::{Duration, Utc};
+use portico_platform::ids::TokenId;
+use portico_platform::token::RawToken;
+use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter};
+use uuid::Uuid;
+
+use crate::entity::auth_token::{self, Column};
+
+/// What a token lets its holder do. Stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    MemberSetup,
+    MemberReset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::MemberSetup => "member_setup",
+            TokenPurpose::MemberReset => "member_reset",
+        }
+    }
+}
+
+/// Issues a token for `subject`, revoking any earlier unused one of the same purpose (a new
+/// link always replaces the old one).
+pub async fn issue(
+    tx: &TenantTx,
+    purpose: TokenPurpose,
+    subject: Uuid,
+    valid_for: Duration,
+) -> Result<RawToken, DbErr> {
+    let now = Utc::now();
+    auth_token::Entity::scoped_update(tx)
+        .col_expr(Column::UsedAt, Expr::value(Some(now)))
+        .filter(Column::SubjectId.eq(subject))
+        .filter(Column::Purpose.eq(purpose.as_str()))
+        .filter(Column::UsedAt.is_null())
+        .exec(tx.conn())
+        .await?;
+    let raw = RawToken::generate();
+    let mut row = auth_token::ActiveModel::new_active(tx);
+    row.id = Set(TokenId::new().as_uuid());
+    row.purpose = Set(purpose.as_str().to_owned());
+    row.subject_id = Set(subject);
+    row.token_hash = Set(raw.hash().as_str().to_owned());
+    row.expires_at = Set(now + valid_for);
+    row.used_at = Set(None);
+    row.created_at = Set(now);
+    row.insert(tx.conn()).await?;
+    Ok(raw)
+}

@@ -1,0 +1,184 @@
+//! `Application`: builds the state and routes, binds the listener (port 0 allowed), and runs
+//! until a shutdown signal: readiness turns 503, in-flight requests finish within the grace
+//! period, then the outbox worker stops after its batch.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::TcpAcceptor;
+use poem::middleware::{CatchPanic, CookieJarManager};
+use poem::{Endpoint, EndpointExt, Response, Route, get, post};
+use portico_platform::mail::{MailTransport, OutboxWorker, WorkerConfig};
+use portico_platform::storage::BlobStore;
+use portico_platform::{Database, Settings};
+use portico_tenants::{Registry, TenantResolver};
+
+use crate::metrics::Metrics;
+use crate::middleware::{error_response, host_gate, security_headers, telemetry};
+use crate::pages::{firm, infra, operator};
+use crate::state::{AppState, Inner};
+use crate::templates::Templates;
+
+/// How the application is started.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildOptions {
+    /// `portico demo`: enables the demo-only pages.
+    pub demo: bool,
+    /// Run the mail outbox worker in this process (tests may drive it themselves).
+    pub run_mail_worker: bool,
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+    worker: Option<OutboxWorker>,
+}
+
+impl Application {
+    /// Connects to the database, binds the listener and assembles the routes. When
+    /// `server.public_port` is 0, Portal URLs use the port actually bound.
+    pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("cannot bind {}", settings.server.bind))?;
+        let addr = listener.local_addr()?;
+        settings.server.bind = addr;
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+
+        let db = Database::connect(&settings.database.url, &settings.database)
+            .await
+            .context("cannot connect to the database (database.url)")?;
+        let blobs = BlobStore::new(&settings.storage.dir).with_context(|| {
+            format!("cannot create storage directory {}", settings.storage.dir.display())
+        })?;
+        let resolver = TenantResolver::new(
+            db.clone(),
+            Duration::from_secs(settings.tenants.host_cache_ttl_secs),
+        );
+        let registry = Registry::new(
+            db.clone(),
+            resolver,
+            blobs.clone(),
+            portal_url_fn(&settings),
+            chrono::Duration::hours(i64::from(settings.tenants.setup_token_valid_hours)),
+        );
+        let worker = if options.run_mail_worker {
+            let transport = MailTransport::from_settings(&settings.mail)?;
+            let config = WorkerConfig::from_settings(&settings.mail, &settings.server.base_domain)
+                .map_err(anyhow::Error::msg)?;
+            Some(OutboxWorker::new(db.clone(), transport, config))
+        } else {
+            None
+        };
+        let state = AppState::new(Inner {
+            templates: Templates::load().context("templates")?,
+            metrics: Metrics::new().context("metrics")?,
+            settings,
+            db,
+            registry,
+            blobs,
+            accepting: AtomicBool::new(true),
+            demo: options.demo,
+        });
+        Ok(Self { acceptor, addr, state, worker })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains gracefully.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let Application { acceptor, addr, state, worker } = self;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
+        let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
+        let drain = Duration::from_millis(state.settings.server.shutdown_drain_ms);
+        tracing::info!("listening on {addr}");
+        let signal_state = state.clone();
+        let signal = async move {
+            shutdown.await;
+            signal_state.stop_accepting();
+            tracing::info!("shutdown requested: readiness is 503, draining");
+            tokio::time::sleep(drain).await;
+        };
+        let result = poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(routes(state.clone()), signal, Some(grace))
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some(task) = worker_task {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn portal_url_fn(settings: &Settings) -> portico_tenants::registry::PortalUrlFn {
+    let settings = settings.clone();
+    std::sync::Arc::new(move |slug: &str| settings.portal_url(slug))
+}
+
+/// Every route, wrapped in the middleware stack.
+pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+    let version = env!("CARGO_PKG_VERSION");
+    let api = crate::api::service(version);
+    let html_state = state.clone();
+    Route::new()
+        .at("/healthz", get(infra::healthz))
+        .at("/readyz", get(infra::readyz))
+        .at("/metrics", get(infra::metrics))
+        .at("/static/app.css", get(infra::stylesheet))
+        .at("/static/app.js", get(infra::script))
+        .at("/api/openapi.json", api.spec_endpoint())
+        .nest("/api/docs", api.swagger_ui())
+        .nest("/api/v1", crate::api::endpoint(version))
+        .at("/", get(crate::pages::home))
+        .at("/login", post(operator::login))
+        .at("/logout", post(operator::logout))
+        .at("/tenants", post(operator::create_tenant))
+        .at("/tenants/:slug/suspend", post(operator::suspend_tenant))
+        .at("/tenants/:slug/reactivate", post(operator::reactivate_tenant))
+        .at("/tenants/:slug/delete", post(operator::delete_tenant))
+        .at("/firm", get(firm::firm_home))
+        .at("/dev/mail", get(firm::dev_mail))
+        .catch_all_error(move |err: poem::Error| {
+            let state = html_state.clone();
+            async move { html_error(&state, err) }
+        })
+        .with(CookieJarManager::new())
+        .around(host_gate)
+        .around(security_headers)
+        .with(CatchPanic::new())
+        .around(telemetry)
+        .data(state)
+}
+
+fn html_error(state: &AppState, err: poem::Error) -> Response {
+    if err.is::<crate::error::ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = match status.as_u16() {
+        404 => "There is nothing at this address.".to_owned(),
+        405 => "That action is not available here.".to_owned(),
+        s if s >= 500 => {
+            tracing::error!(error = %err, "unhandled error");
+            "Something went wrong on our side.".to_owned()
+        }
+        _ => err.to_string(),
+    };
+    error_response(state, "/", status, &message)
+}

@@ -1,0 +1,13 @@
+//! HTTP for Portico: routes, the JSON API, HTML pages, middleware, and the `portico` CLI.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod pages;
+pub mod state;
+pub mod templates;
+
+pub use app::{Application, BuildOptions};

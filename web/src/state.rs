@@ -1,0 +1,50 @@
+//! Application state shared by every request: configuration, database, registry, templates.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use portico_platform::storage::BlobStore;
+use portico_platform::{Database, Settings};
+use portico_tenants::Registry;
+
+use crate::metrics::Metrics;
+use crate::templates::Templates;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub db: Database,
+    pub registry: Registry,
+    pub blobs: BlobStore,
+    pub templates: Templates,
+    pub metrics: Metrics,
+    /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
+    pub accepting: AtomicBool,
+    /// `portico demo`: enables the demo-only mail viewer.
+    pub demo: bool,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.0.accepting.load(Ordering::SeqCst)
+    }
+
+    pub fn stop_accepting(&self) {
+        self.0.accepting.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
