@@ -58,7 +58,9 @@ pub async fn grant_app_role<C: ConnectionTrait>(conn: &C, role: &str) -> Result<
             [role.into()],
         ))
         .await?;
-    let Some(row) = row else { return Err(GrantError::MissingRole(role.to_owned())) };
+    let Some(row) = row else {
+        return Err(GrantError::MissingRole(role.to_owned()));
+    };
     let superuser: bool = row.try_get("", "rolsuper")?;
     let bypass: bool = row.try_get("", "rolbypassrls")?;
     if superuser || bypass {

@@ -111,7 +111,11 @@ const OUTBOX_JOB_POLICY: &str = "CREATE POLICY system_job_mail_outbox ON mail_ou
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run(manager, UP).await?;
-        enable_rls(manager, &["member", "auth_token", "mail_outbox", "audit_log"]).await?;
+        enable_rls(
+            manager,
+            &["member", "auth_token", "mail_outbox", "audit_log"],
+        )
+        .await?;
         if manager.get_database_backend() == DbBackend::Postgres {
             run(manager, OUTBOX_JOB_POLICY).await?;
         }

@@ -9,7 +9,10 @@ pub fn render(backend: DbBackend, sql: &str) -> String {
         DbBackend::Postgres => ("uuid", "timestamptz", "boolean", "jsonb"),
         _ => ("blob", "text", "boolean", "text"),
     };
-    sql.replace("{uuid}", uuid).replace("{ts}", ts).replace("{bool}", boolean).replace("{json}", json)
+    sql.replace("{uuid}", uuid)
+        .replace("{ts}", ts)
+        .replace("{bool}", boolean)
+        .replace("{json}", json)
 }
 
 /// Runs each `;`-separated statement (statements here never contain a literal `;`).

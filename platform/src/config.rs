@@ -164,7 +164,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: &str, problem: impl Into<String>) -> Self {
-        Self { key: key.to_owned(), problem: problem.into() }
+        Self {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -185,7 +188,11 @@ impl Settings {
     pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
         let settings: Settings = figment.extract().map_err(|err| {
             let key = err.path.join(".");
-            let key = if key.is_empty() { "(file)".to_owned() } else { key };
+            let key = if key.is_empty() {
+                "(file)".to_owned()
+            } else {
+                key
+            };
             // figment's Display repeats the key and provider; the kind alone reads best after it.
             ConfigError::new(&key, err.kind.to_string())
         })?;
@@ -195,7 +202,13 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         validate_database_url("database.url", self.database.url.expose_secret())?;
-        if !self.database.migration_url.expose_secret().trim().is_empty() {
+        if !self
+            .database
+            .migration_url
+            .expose_secret()
+            .trim()
+            .is_empty()
+        {
             validate_database_url(
                 "database.migration_url",
                 self.database.migration_url.expose_secret(),
@@ -208,11 +221,19 @@ impl Settings {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         validate_base_domain(&self.server.base_domain)?;
         if !self.server.bind.ip().is_loopback()
-            && self.platform.operator_token.expose_secret().trim().is_empty()
+            && self
+                .platform
+                .operator_token
+                .expose_secret()
+                .trim()
+                .is_empty()
         {
             return Err(ConfigError::new(
                 "platform.operator_token",
@@ -230,7 +251,10 @@ impl Settings {
             ));
         }
         if lettre_mailbox_is_invalid(&self.mail.from) {
-            return Err(ConfigError::new("mail.from", "must be an email address like `Name <a@b.c>`"));
+            return Err(ConfigError::new(
+                "mail.from",
+                "must be an email address like `Name <a@b.c>`",
+            ));
         }
         if self.mail.batch_size == 0 {
             return Err(ConfigError::new("mail.batch_size", "must be at least 1"));
@@ -239,25 +263,48 @@ impl Settings {
             return Err(ConfigError::new("mail.max_attempts", "must be at least 1"));
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_host.trim().is_empty() {
-            return Err(ConfigError::new("mail.smtp_host", "required when mail.transport is smtp"));
+            return Err(ConfigError::new(
+                "mail.smtp_host",
+                "required when mail.transport is smtp",
+            ));
         }
         if !self.payments.stripe.api_base.ends_with('/') {
-            return Err(ConfigError::new("payments.stripe.api_base", "must end with `/`"));
+            return Err(ConfigError::new(
+                "payments.stripe.api_base",
+                "must end with `/`",
+            ));
         }
-        if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
-            return Err(ConfigError::new("log.filter", "is not a valid tracing filter"));
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "log.filter",
+                "is not a valid tracing filter",
+            ));
         }
         Ok(())
     }
 
     /// `https://<slug>.<base_domain>[:port]` — the only source of absolute links to a firm.
     pub fn portal_url(&self, slug: &str) -> String {
-        format!("{}://{}.{}", self.server.public_scheme.as_str(), slug, self.host_suffix())
+        format!(
+            "{}://{}.{}",
+            self.server.public_scheme.as_str(),
+            slug,
+            self.host_suffix()
+        )
     }
 
     /// The operator console's URL on the bare base domain.
     pub fn operator_url(&self) -> String {
-        format!("{}://{}", self.server.public_scheme.as_str(), self.host_suffix())
+        format!(
+            "{}://{}",
+            self.server.public_scheme.as_str(),
+            self.host_suffix()
+        )
     }
 
     fn host_suffix(&self) -> String {
@@ -372,7 +419,9 @@ mod tests {
             for (key, value) in vars {
                 jail.set_env(key, value);
             }
-            message = Settings::load(None).expect_err("must be rejected").to_string();
+            message = Settings::load(None)
+                .expect_err("must be rejected")
+                .to_string();
             Ok(())
         });
         message
@@ -383,7 +432,10 @@ mod tests {
         let msg = error_for(&[("PORTICO_MAIL__TRANSPORT", "pigeon")]);
         assert!(msg.starts_with("configuration: mail.transport:"), "{msg}");
         let msg = error_for(&[("PORTICO_DATABASE__URL", "mysql://x@y/z")]);
-        assert!(msg.contains("database.url") && msg.contains("mysql"), "{msg}");
+        assert!(
+            msg.contains("database.url") && msg.contains("mysql"),
+            "{msg}"
+        );
         let msg = error_for(&[("PORTICO_DATABASE__URL", "not a url")]);
         assert!(msg.contains("database.url"), "{msg}");
         let msg = error_for(&[("PORTICO_SERVER__BIND", "0.0.0.0:8080")]);

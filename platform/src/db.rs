@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -52,7 +52,11 @@ impl Database {
     /// pooled connection has them (a one-off PRAGMA would only reach one connection).
     pub async fn connect(url: &SecretString, settings: &DatabaseSettings) -> Result<Self, DbErr> {
         let url = url.expose_secret();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         if backend == Backend::Sqlite {
             ensure_sqlite_parent_dir(url);
         }
@@ -81,7 +85,10 @@ impl Database {
     /// A handle for one firm. Only the request's resolved tenant (or a named system job acting
     /// for a firm) should ever produce one.
     pub fn tenant(&self, tenant: TenantId) -> TenantDb {
-        TenantDb { db: self.clone(), tenant }
+        TenantDb {
+            db: self.clone(),
+            tenant,
+        }
     }
 
     /// The bare connection, for the tenant registry (which is not tenant-owned), bootstrap
@@ -102,7 +109,10 @@ impl Database {
             ))
             .await?;
         }
-        Ok(SystemJobTx { tx, backend: self.backend })
+        Ok(SystemJobTx {
+            tx,
+            backend: self.backend,
+        })
     }
 
     /// Opens a transaction that starts unscoped (for a registry write) and is then bound to a
@@ -110,7 +120,10 @@ impl Database {
     /// firm's first rows atomically.
     pub async fn registry_write(&self) -> Result<RegistryTx, DbErr> {
         let tx = begin(&self.conn, self.backend, AccessMode::ReadWrite).await?;
-        Ok(RegistryTx { tx, backend: self.backend })
+        Ok(RegistryTx {
+            tx,
+            backend: self.backend,
+        })
     }
 
     /// `SELECT 1`, for readiness.
@@ -147,12 +160,11 @@ async fn begin(
 
 fn ensure_sqlite_parent_dir(url: &str) {
     // `sqlite://data/portico.db?mode=rwc` creates the file but not its directory.
-    if let Ok(opts) = SqliteConnectOptions::from_str(url) {
-        if let Some(parent) = opts.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                let _ = std::fs::create_dir_all(parent);
-            }
-        }
+    if let Ok(opts) = SqliteConnectOptions::from_str(url)
+        && let Some(parent) = opts.get_filename().parent()
+        && !parent.as_os_str().is_empty()
+    {
+        let _ = std::fs::create_dir_all(parent);
     }
 }
 
@@ -193,7 +205,11 @@ pub struct TenantTx {
 }
 
 impl TenantTx {
-    async fn bind(tx: DatabaseTransaction, backend: Backend, tenant: TenantId) -> Result<Self, DbErr> {
+    async fn bind(
+        tx: DatabaseTransaction,
+        backend: Backend,
+        tenant: TenantId,
+    ) -> Result<Self, DbErr> {
         if backend == Backend::Postgres {
             // Transaction-local (`true`), so a pooled connection never carries it to the next user.
             tx.execute_raw(Statement::from_sql_and_values(
@@ -203,7 +219,11 @@ impl TenantTx {
             ))
             .await?;
         }
-        Ok(Self { tx, tenant, backend })
+        Ok(Self {
+            tx,
+            tenant,
+            backend,
+        })
     }
 
     pub fn tenant_id(&self) -> TenantId {

@@ -59,7 +59,10 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch);
         }
-        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(amount, self.currency))
     }
 
@@ -67,7 +70,10 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch);
         }
-        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(amount, self.currency))
     }
 }
@@ -91,8 +97,14 @@ mod tests {
         assert_eq!(usd.as_str(), "USD");
         let a = Money::new(1050, usd);
         assert_eq!(a.checked_add(Money::new(5, usd)), Ok(Money::new(1055, usd)));
-        assert_eq!(a.checked_add(Money::new(5, eur)), Err(MoneyError::CurrencyMismatch));
-        assert_eq!(Money::new(i64::MAX, usd).checked_add(Money::new(1, usd)), Err(MoneyError::Overflow));
+        assert_eq!(
+            a.checked_add(Money::new(5, eur)),
+            Err(MoneyError::CurrencyMismatch)
+        );
+        assert_eq!(
+            Money::new(i64::MAX, usd).checked_add(Money::new(1, usd)),
+            Err(MoneyError::Overflow)
+        );
         assert_eq!(Money::new(-1050, usd).to_string(), "-10.50 USD");
         assert_eq!(Currency::parse("US"), Err(MoneyError::BadCurrency));
         assert_eq!(Currency::parse("U$D"), Err(MoneyError::BadCurrency));

@@ -31,14 +31,23 @@ fn argon2() -> Argon2<'static> {
 
 impl PasswordHasher {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let dummy = hash_blocking("portico-dummy-password-for-timing")
             .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
-        Self { permits: Arc::new(Semaphore::new(cores)), dummy_hash: dummy.into() }
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy_hash: dummy.into(),
+        }
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Hashing)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Hashing)?;
         let password = password.expose_secret().to_owned();
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
@@ -48,13 +57,21 @@ impl PasswordHasher {
     /// Verifies `password` against `stored`, or against a dummy hash when there is no account,
     /// so both paths take the same time. Returns false for no account.
     pub async fn verify(&self, stored: Option<&str>, password: &SecretString) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let exists = stored.is_some();
-        let hash = stored.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let hash = stored
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.dummy_hash.to_string());
         let password = password.expose_secret().to_owned();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await

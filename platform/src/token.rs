@@ -54,7 +54,9 @@ impl TokenHash {
 /// refused without a database round trip.
 pub fn looks_like_token(presented: &str) -> bool {
     presented.len() == 43
-        && presented.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && presented
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Constant-time equality for shared secrets such as the operator token.
@@ -75,7 +77,10 @@ mod tests {
         let b = RawToken::generate();
         assert_ne!(a.reveal(), b.reveal());
         assert!(looks_like_token(a.reveal()));
-        assert_eq!(URL_SAFE_NO_PAD.decode(a.reveal()).expect("b64").len() * 8, 256);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(a.reveal()).expect("b64").len() * 8,
+            256
+        );
         assert_eq!(a.hash(), TokenHash::of(a.reveal()));
         assert_ne!(a.hash().as_str(), a.reveal());
         assert_eq!(format!("{a:?}"), "RawToken(..)");

@@ -12,7 +12,10 @@ use crate::entity::audit_log;
 pub enum Actor {
     /// A platform operator (console or API).
     Operator,
-    Member { id: MemberId, name: String },
+    Member {
+        id: MemberId,
+        name: String,
+    },
     /// Something Portico did by itself (onboarding steps, jobs).
     System(&'static str),
 }

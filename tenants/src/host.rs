@@ -15,11 +15,16 @@ pub enum HostTarget {
 }
 
 pub fn classify_host(raw: &str, base_domain: &str) -> HostTarget {
-    let Some(host) = normalize_host(raw) else { return HostTarget::Unknown };
+    let Some(host) = normalize_host(raw) else {
+        return HostTarget::Unknown;
+    };
     if host == base_domain {
         return HostTarget::Operator;
     }
-    let Some(label) = host.strip_suffix(base_domain).and_then(|rest| rest.strip_suffix('.')) else {
+    let Some(label) = host
+        .strip_suffix(base_domain)
+        .and_then(|rest| rest.strip_suffix('.'))
+    else {
         return HostTarget::Unknown;
     };
     if is_well_formed_label(label) {
@@ -42,7 +47,9 @@ pub fn normalize_host(raw: &str) -> Option<String> {
     };
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty()
-        || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         return None;
     }
@@ -64,14 +71,21 @@ mod tests {
             "acme.portico.example.",
             "acme.portico.example.:80",
         ] {
-            assert_eq!(classify_host(raw, BASE), HostTarget::Firm("acme".into()), "{raw}");
+            assert_eq!(
+                classify_host(raw, BASE),
+                HostTarget::Firm("acme".into()),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn base_domain_is_the_operator() {
         assert_eq!(classify_host("portico.example", BASE), HostTarget::Operator);
-        assert_eq!(classify_host("Portico.Example.:8080", BASE), HostTarget::Operator);
+        assert_eq!(
+            classify_host("Portico.Example.:8080", BASE),
+            HostTarget::Operator
+        );
     }
 
     #[test]

@@ -10,5 +10,7 @@ pub mod resolver;
 pub mod slug;
 pub mod tokens;
 
-pub use registry::{NewTenant, OnboardedTenant, Registry, RegistryError, TenantRecord, TenantStatus};
+pub use registry::{
+    NewTenant, OnboardedTenant, Registry, RegistryError, TenantRecord, TenantStatus,
+};
 pub use resolver::TenantResolver;

@@ -40,7 +40,9 @@ pub async fn find(db: &Database, presented: &str) -> Result<Option<OperatorSessi
     if row.expires_at <= Utc::now() {
         return Ok(None);
     }
-    Ok(Some(OperatorSession { csrf_token: row.csrf_token }))
+    Ok(Some(OperatorSession {
+        csrf_token: row.csrf_token,
+    }))
 }
 
 #[allow(clippy::disallowed_methods)] // operator sessions are platform-level

@@ -40,7 +40,11 @@ impl TenantStatus {
     fn parse(value: &str) -> TenantStatus {
         // The column has a CHECK constraint; anything unexpected is treated as suspended so a
         // damaged row fails closed.
-        if value == "active" { TenantStatus::Active } else { TenantStatus::Suspended }
+        if value == "active" {
+            TenantStatus::Active
+        } else {
+            TenantStatus::Suspended
+        }
     }
 }
 
@@ -103,9 +107,9 @@ pub enum RegistryError {
 impl From<EnqueueError> for RegistryError {
     fn from(err: EnqueueError) -> Self {
         match err {
-            EnqueueError::BadAddress(address) => {
-                RegistryError::Invalid(format!("admin_email `{address}` is not a valid email address"))
-            }
+            EnqueueError::BadAddress(address) => RegistryError::Invalid(format!(
+                "admin_email `{address}` is not a valid email address"
+            )),
             EnqueueError::Db(err) => RegistryError::Db(err),
         }
     }
@@ -131,7 +135,13 @@ impl Registry {
         portal_url: PortalUrlFn,
         setup_valid_for: Duration,
     ) -> Self {
-        Self { db, resolver, blobs, portal_url, setup_valid_for }
+        Self {
+            db,
+            resolver,
+            blobs,
+            portal_url,
+            setup_valid_for,
+        }
     }
 
     pub fn resolver(&self) -> &TenantResolver {
@@ -140,7 +150,11 @@ impl Registry {
 
     /// Onboards a firm. The same slug again is refused with [`RegistryError::SlugTaken`] and
     /// changes nothing, so a retried onboarding can never create a second firm.
-    pub async fn create(&self, new: NewTenant, actor: Actor) -> Result<OnboardedTenant, RegistryError> {
+    pub async fn create(
+        &self,
+        new: NewTenant,
+        actor: Actor,
+    ) -> Result<OnboardedTenant, RegistryError> {
         let slug = new.slug.trim().to_owned();
         validate_slug(&slug)?;
         let name = required(&new.name, "name", 200)?;
@@ -189,9 +203,13 @@ impl Registry {
         admin.updated_at = Set(now);
         admin.insert(tx.conn()).await?;
 
-        let token =
-            tokens::issue(&tx, TokenPurpose::MemberSetup, admin_id.as_uuid(), self.setup_valid_for)
-                .await?;
+        let token = tokens::issue(
+            &tx,
+            TokenPurpose::MemberSetup,
+            admin_id.as_uuid(),
+            self.setup_valid_for,
+        )
+        .await?;
         let setup_link = format!("{portal_url}/firm/setup/{}", token.reveal());
         mail::enqueue(
             &tx,
@@ -224,7 +242,11 @@ impl Registry {
         .await?;
         tx.commit().await?;
         tracing::info!(tenant = %slug, "firm onboarded");
-        Ok(OnboardedTenant { tenant: inserted.into(), admin_id, setup_link })
+        Ok(OnboardedTenant {
+            tenant: inserted.into(),
+            admin_id,
+            setup_link,
+        })
     }
 
     #[allow(clippy::disallowed_methods)] // the registry is not tenant-owned
@@ -243,11 +265,17 @@ impl Registry {
     }
 
     pub async fn suspend(&self, slug: &str, actor: Actor) -> Result<TenantRecord, RegistryError> {
-        self.set_status(slug, TenantStatus::Suspended, "tenant.suspended", actor).await
+        self.set_status(slug, TenantStatus::Suspended, "tenant.suspended", actor)
+            .await
     }
 
-    pub async fn reactivate(&self, slug: &str, actor: Actor) -> Result<TenantRecord, RegistryError> {
-        self.set_status(slug, TenantStatus::Active, "tenant.reactivated", actor).await
+    pub async fn reactivate(
+        &self,
+        slug: &str,
+        actor: Actor,
+    ) -> Result<TenantRecord, RegistryError> {
+        self.set_status(slug, TenantStatus::Active, "tenant.reactivated", actor)
+            .await
     }
 
     #[allow(clippy::disallowed_methods)] // the registry is not tenant-owned
@@ -264,8 +292,14 @@ impl Registry {
         }
         let tx = self.db.registry_write().await?;
         tenant::Entity::update_many()
-            .col_expr(tenant::Column::Status, sea_orm::sea_query::Expr::value(status.as_str()))
-            .col_expr(tenant::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .col_expr(
+                tenant::Column::Status,
+                sea_orm::sea_query::Expr::value(status.as_str()),
+            )
+            .col_expr(
+                tenant::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
             .filter(tenant::Column::Id.eq(current.id.as_uuid()))
             .exec(tx.registry_conn())
             .await?;
@@ -300,7 +334,12 @@ impl Registry {
             return Err(RegistryError::ConfirmationMismatch(slug.to_owned()));
         }
         let record = self.get(slug).await?;
-        let tx = self.db.registry_write().await?.bind_tenant(record.id).await?;
+        let tx = self
+            .db
+            .registry_write()
+            .await?
+            .bind_tenant(record.id)
+            .await?;
         delete_tenant_rows(&tx, tenant_tables).await?;
         let backend = tx.conn().get_database_backend();
         tx.conn()
@@ -327,7 +366,11 @@ impl Registry {
 
 async fn delete_tenant_rows(tx: &TenantTx, tables: &[&str]) -> Result<(), DbErr> {
     let backend = tx.conn().get_database_backend();
-    let placeholder = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
     for table in tables {
         // Table names come from the compiled-in migration list, never from input.
         let sql = format!("DELETE FROM {table} WHERE tenant_id = {placeholder}");
@@ -348,7 +391,9 @@ fn required(value: &str, field: &str, max: usize) -> Result<String, RegistryErro
         return Err(RegistryError::Invalid(format!("{field} is required")));
     }
     if value.chars().count() > max {
-        return Err(RegistryError::Invalid(format!("{field} must be at most {max} characters")));
+        return Err(RegistryError::Invalid(format!(
+            "{field} must be at most {max} characters"
+        )));
     }
     Ok(value.to_owned())
 }

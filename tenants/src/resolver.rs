@@ -17,7 +17,10 @@ pub struct TenantResolver {
 
 impl TenantResolver {
     pub fn new(db: Database, ttl: Duration) -> Self {
-        let cache = Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
+        let cache = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ttl)
+            .build();
         Self { db, cache }
     }
 

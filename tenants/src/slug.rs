@@ -2,11 +2,48 @@
 
 /// Words that could be confused with platform hosts or services.
 pub const RESERVED_SLUGS: &[&str] = &[
-    "admin", "api", "app", "apps", "assets", "auth", "autoconfig", "autodiscover", "billing",
-    "blog", "cdn", "console", "dashboard", "dev", "docs", "email", "ftp", "help", "imap", "login",
-    "mail", "mx", "ns1", "ns2", "operator", "platform", "pop", "portal", "portico", "root",
-    "smtp", "sso", "staging", "static", "status", "stripe", "support", "system", "test",
-    "webhooks", "webmail", "www",
+    "admin",
+    "api",
+    "app",
+    "apps",
+    "assets",
+    "auth",
+    "autoconfig",
+    "autodiscover",
+    "billing",
+    "blog",
+    "cdn",
+    "console",
+    "dashboard",
+    "dev",
+    "docs",
+    "email",
+    "ftp",
+    "help",
+    "imap",
+    "login",
+    "mail",
+    "mx",
+    "ns1",
+    "ns2",
+    "operator",
+    "platform",
+    "pop",
+    "portal",
+    "portico",
+    "root",
+    "smtp",
+    "sso",
+    "staging",
+    "static",
+    "status",
+    "stripe",
+    "support",
+    "system",
+    "test",
+    "webhooks",
+    "webmail",
+    "www",
 ];
 
 pub const MIN_LEN: usize = 3;
@@ -16,7 +53,9 @@ pub const MAX_LEN: usize = 40;
 pub enum SlugError {
     #[error("slug must be {MIN_LEN} to {MAX_LEN} characters long")]
     Length,
-    #[error("slug may contain only lower-case letters a-z, digits and hyphens, and must start and end with a letter or digit")]
+    #[error(
+        "slug may contain only lower-case letters a-z, digits and hyphens, and must start and end with a letter or digit"
+    )]
     Characters,
     #[error("slug `{0}` is reserved")]
     Reserved(String),
@@ -26,7 +65,9 @@ pub enum SlugError {
 pub fn is_well_formed_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
-        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -63,6 +104,9 @@ mod tests {
         assert_eq!(validate_slug("acmé"), Err(SlugError::Characters));
         assert_eq!(validate_slug("xn--acme"), Err(SlugError::Characters));
         assert_eq!(validate_slug("www"), Err(SlugError::Reserved("www".into())));
-        assert_eq!(validate_slug("admin"), Err(SlugError::Reserved("admin".into())));
+        assert_eq!(
+            validate_slug("admin"),
+            Err(SlugError::Reserved("admin".into()))
+        );
     }
 }

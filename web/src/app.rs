@@ -53,7 +53,10 @@ impl Application {
             .await
             .context("cannot connect to the database (database.url)")?;
         let blobs = BlobStore::new(&settings.storage.dir).with_context(|| {
-            format!("cannot create storage directory {}", settings.storage.dir.display())
+            format!(
+                "cannot create storage directory {}",
+                settings.storage.dir.display()
+            )
         })?;
         let resolver = TenantResolver::new(
             db.clone(),
@@ -84,7 +87,12 @@ impl Application {
             accepting: AtomicBool::new(true),
             demo: options.demo,
         });
-        Ok(Self { acceptor, addr, state, worker })
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -100,8 +108,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains gracefully.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        let Application { acceptor, addr, state, worker } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let Application {
+            acceptor,
+            addr,
+            state,
+            worker,
+        } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
@@ -150,7 +166,10 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/logout", post(operator::logout))
         .at("/tenants", post(operator::create_tenant))
         .at("/tenants/:slug/suspend", post(operator::suspend_tenant))
-        .at("/tenants/:slug/reactivate", post(operator::reactivate_tenant))
+        .at(
+            "/tenants/:slug/reactivate",
+            post(operator::reactivate_tenant),
+        )
         .at("/tenants/:slug/delete", post(operator::delete_tenant))
         .at("/firm", get(firm::firm_home))
         .at("/dev/mail", get(firm::dev_mail))

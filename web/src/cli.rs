@@ -87,7 +87,14 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             if settings.database.migrate_on_start {
                 migrate(&settings).await?;
             }
-            let app = Application::build(settings, BuildOptions { demo: false, run_mail_worker: true }).await?;
+            let app = Application::build(
+                settings,
+                BuildOptions {
+                    demo: false,
+                    run_mail_worker: true,
+                },
+            )
+            .await?;
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(())
         }
@@ -114,7 +121,9 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .await
         .context("cannot connect to the database (database.migration_url)")?;
     let conn = db.unscoped_registry();
-    Migrator::up(conn, None).await.context("migrations failed")?;
+    Migrator::up(conn, None)
+        .await
+        .context("migrations failed")?;
     grant_app_role(conn, &settings.database.app_role).await?;
     db.close().await.ok();
     Ok(())
@@ -142,9 +151,22 @@ async fn tenant_command(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     match action {
-        TenantCommand::Create { slug, name, admin_email, admin_name } => {
+        TenantCommand::Create {
+            slug,
+            name,
+            admin_email,
+            admin_name,
+        } => {
             let onboarded = registry
-                .create(NewTenant { slug, name, admin_email: admin_email.clone(), admin_name: admin_name.clone() }, Actor::Operator)
+                .create(
+                    NewTenant {
+                        slug,
+                        name,
+                        admin_email: admin_email.clone(),
+                        admin_name: admin_name.clone(),
+                    },
+                    Actor::Operator,
+                )
                 .await
                 .map_err(explain)?;
             let t = &onboarded.tenant;
@@ -155,22 +177,44 @@ async fn tenant_command(
         }
         TenantCommand::List => {
             let tenants = registry.list().await?;
-            writeln!(out, "{:<24} {:<10} {:<40} NAME", "SLUG", "STATUS", "PORTAL URL")?;
+            writeln!(
+                out,
+                "{:<24} {:<10} {:<40} NAME",
+                "SLUG", "STATUS", "PORTAL URL"
+            )?;
             for t in tenants {
-                writeln!(out, "{:<24} {:<10} {:<40} {}", t.slug, t.status.as_str(), t.portal_url, t.name)?;
+                writeln!(
+                    out,
+                    "{:<24} {:<10} {:<40} {}",
+                    t.slug,
+                    t.status.as_str(),
+                    t.portal_url,
+                    t.name
+                )?;
             }
         }
-        TenantCommand::Show { slug } => print_tenant(out, &registry.get(&slug).await.map_err(explain)?)?,
+        TenantCommand::Show { slug } => {
+            print_tenant(out, &registry.get(&slug).await.map_err(explain)?)?
+        }
         TenantCommand::Suspend { slug } => {
-            let t = registry.suspend(&slug, Actor::Operator).await.map_err(explain)?;
+            let t = registry
+                .suspend(&slug, Actor::Operator)
+                .await
+                .map_err(explain)?;
             print_tenant(out, &t)?;
         }
         TenantCommand::Reactivate { slug } => {
-            let t = registry.reactivate(&slug, Actor::Operator).await.map_err(explain)?;
+            let t = registry
+                .reactivate(&slug, Actor::Operator)
+                .await
+                .map_err(explain)?;
             print_tenant(out, &t)?;
         }
         TenantCommand::Delete { slug, confirm } => {
-            registry.delete(&slug, &confirm, portico_migrations::TENANT_TABLES).await.map_err(explain)?;
+            registry
+                .delete(&slug, &confirm, portico_migrations::TENANT_TABLES)
+                .await
+                .map_err(explain)?;
             writeln!(out, "Deleted firm {slug} and all its data")?;
         }
     }
@@ -189,7 +233,10 @@ fn print_tenant(out: &mut (dyn Write + Send), t: &TenantRecord) -> std::io::Resu
 /// Adds the likely fix to database errors that mean "not migrated yet".
 fn explain(err: RegistryError) -> anyhow::Error {
     match err {
-        RegistryError::Db(db) if db.to_string().contains("no such table") || db.to_string().contains("does not exist") => {
+        RegistryError::Db(db)
+            if db.to_string().contains("no such table")
+                || db.to_string().contains("does not exist") =>
+        {
             anyhow::anyhow!("{db} (has `portico migrate` been run?)")
         }
         other => other.into(),
@@ -203,10 +250,18 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
     telemetry::init(&settings.log);
     let generated_token = settings.platform.operator_token.expose_secret().is_empty();
     if generated_token {
-        settings.platform.operator_token = SecretString::from(RawToken::generate().reveal().to_owned());
+        settings.platform.operator_token =
+            SecretString::from(RawToken::generate().reveal().to_owned());
     }
     migrate(&settings).await?;
-    let app = Application::build(settings, BuildOptions { demo: true, run_mail_worker: true }).await?;
+    let app = Application::build(
+        settings,
+        BuildOptions {
+            demo: true,
+            run_mail_worker: true,
+        },
+    )
+    .await?;
     let state = app.state().clone();
     let setup_link = match state
         .registry
@@ -230,14 +285,24 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
     writeln!(out, "Portico demo")?;
     writeln!(out, "  Operator console:  {}/", s.operator_url())?;
     if generated_token {
-        writeln!(out, "  Operator token:    {} (generated for this run)", s.platform.operator_token.expose_secret())?;
+        writeln!(
+            out,
+            "  Operator token:    {} (generated for this run)",
+            s.platform.operator_token.expose_secret()
+        )?;
     }
     writeln!(out, "  Demo firm portal:  {portal}/")?;
     writeln!(out, "  Firm workspace:    {portal}/firm")?;
     writeln!(out, "  Outgoing mail:     {portal}/dev/mail")?;
     match setup_link {
-        Some(link) => writeln!(out, "  Administrator:     admin@demo.example — set a password at {link}")?,
-        None => writeln!(out, "  Administrator:     admin@demo.example (setup link in the outgoing mail)")?,
+        Some(link) => writeln!(
+            out,
+            "  Administrator:     admin@demo.example — set a password at {link}"
+        )?,
+        None => writeln!(
+            out,
+            "  Administrator:     admin@demo.example (setup link in the outgoing mail)"
+        )?,
     }
     out.flush()?;
     app.run_until_stopped(shutdown_signal()).await?;

@@ -31,12 +31,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), retry_after_secs: None }
+        Self {
+            status,
+            detail: detail.into(),
+            retry_after_secs: None,
+        }
     }
 
     /// 404 with one fixed body, so "exists but not yours" and "never existed" are identical.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "The requested resource was not found.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "The requested resource was not found.",
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -62,14 +69,20 @@ impl ApiError {
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs.max(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts; try again later.")
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts; try again later.",
+            )
         }
     }
 
     /// Logs `cause` with the request's span and answers with an opaque 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side.",
+        )
     }
 
     pub fn status(&self) -> StatusCode {
@@ -97,7 +110,10 @@ pub fn problem(status: StatusCode, detail: &str) -> Problem {
 /// Renders a problem body with the right content type.
 pub fn problem_response(status: StatusCode, detail: &str) -> Response {
     let body = serde_json::to_vec(&problem(status, detail)).unwrap_or_default();
-    Response::builder().status(status).content_type(PROBLEM_CONTENT_TYPE).body(body)
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_CONTENT_TYPE)
+        .body(body)
 }
 
 impl std::fmt::Display for ApiError {
@@ -115,10 +131,12 @@ impl poem::error::ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let mut response = problem_response(self.status, &self.detail);
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(value) = secs.to_string().parse() {
-                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(value) = secs.to_string().parse()
+        {
+            response
+                .headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
         }
         response
     }
@@ -134,7 +152,10 @@ impl IntoResponse for ApiError {
 const DOCUMENTED: &[(u16, &str)] = &[
     (400, "The request is malformed."),
     (401, "Authentication is missing or invalid."),
-    (403, "Forbidden by a rule the caller can see; the detail names it."),
+    (
+        403,
+        "Forbidden by a rule the caller can see; the detail names it.",
+    ),
     (404, "Not found, or not visible to the caller."),
     (409, "Conflicts with the current state."),
     (422, "Validation failed; the detail says what is wrong."),

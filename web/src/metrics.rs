@@ -2,7 +2,9 @@
 //! labelled by their shape (ids and tokens replaced by `{id}`), and unmatched paths share one
 //! label, so a scanner cannot blow up the label set.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -15,28 +17,51 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("portico_http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "portico_http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("portico_http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
+            HistogramOpts::new(
+                "portico_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
             &["method", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Self { registry, requests, latency })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+        })
     }
 
     pub fn observe(&self, method: &str, path: &str, status: u16, seconds: f64) {
-        let route = if status == 404 { "unmatched".to_owned() } else { route_label(path) };
-        self.requests.with_label_values(&[method, &route, &status.to_string()]).inc();
-        self.latency.with_label_values(&[method, &route]).observe(seconds);
+        let route = if status == 404 {
+            "unmatched".to_owned()
+        } else {
+            route_label(path)
+        };
+        self.requests
+            .with_label_values(&[method, &route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, &route])
+            .observe(seconds);
     }
 
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buffer).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buffer).unwrap_or_default()
@@ -53,7 +78,11 @@ pub fn route_label(path: &str) -> String {
             || uuid::Uuid::parse_str(segment).is_ok();
         label.push_str(if is_id { "{id}" } else { segment });
     }
-    if label.is_empty() { "/".to_owned() } else { label }
+    if label.is_empty() {
+        "/".to_owned()
+    } else {
+        label
+    }
 }
 
 #[cfg(test)]
@@ -67,8 +96,14 @@ mod tests {
             route_label("/api/v1/firm/files/0190a3c4-1111-7000-8000-000000000000/notes"),
             "/api/v1/firm/files/{id}/notes"
         );
-        assert_eq!(route_label("/firm/setup/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd"), "/firm/setup/{id}");
-        assert_eq!(route_label("/api/v1/platform/tenants/acme"), "/api/v1/platform/tenants/acme");
+        assert_eq!(
+            route_label("/firm/setup/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd"),
+            "/firm/setup/{id}"
+        );
+        assert_eq!(
+            route_label("/api/v1/platform/tenants/acme"),
+            "/api/v1/platform/tenants/acme"
+        );
     }
 
     #[test]
@@ -76,7 +111,12 @@ mod tests {
         let metrics = Metrics::new().expect("metrics");
         metrics.observe("GET", "/healthz", 200, 0.002);
         let text = metrics.render();
-        assert!(text.contains("portico_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "portico_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("portico_http_request_duration_seconds_bucket"));
     }
 }

@@ -64,12 +64,20 @@ pub async fn telemetry<E: Endpoint>(next: E, mut req: Request) -> poem::Result<R
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let metrics = req.data::<AppState>().map(|state| state.metrics.clone());
-    let mut response = next.call(req).instrument(span.clone()).await.map(IntoResponse::into_response)
+    let mut response = next
+        .call(req)
+        .instrument(span.clone())
+        .await
+        .map(IntoResponse::into_response)
         .unwrap_or_else(|err| err.into_response());
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
     if let Some(metrics) = metrics {
         metrics.observe(&method, &path, status, elapsed.as_secs_f64());
@@ -88,22 +96,42 @@ const CSP_API_DOCS: &str = "default-src 'self'; img-src 'self' data:; style-src 
      frame-ancestors 'none'";
 
 pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let https = req.data::<AppState>().map(|s| s.settings.is_https()).unwrap_or(false);
+    let https = req
+        .data::<AppState>()
+        .map(|s| s.settings.is_https())
+        .unwrap_or(false);
     let docs = req.uri().path().starts_with("/api/docs");
-    let mut response = next.call(req).await.map(IntoResponse::into_response)
+    let mut response = next
+        .call(req)
+        .await
+        .map(IntoResponse::into_response)
         .unwrap_or_else(|err| err.into_response());
     let headers = response.headers_mut();
     let csp = if docs { CSP_API_DOCS } else { CSP };
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    headers.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     headers
         .entry(header::REFERRER_POLICY)
         .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
     // Everything dynamic may be personal; only static assets opt in to caching.
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -128,7 +156,14 @@ pub async fn host_gate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<R
         .map(str::to_owned)
         .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
         .unwrap_or_default();
-    let not_found = || error_response(&state, &path, StatusCode::NOT_FOUND, "There is nothing at this address.");
+    let not_found = || {
+        error_response(
+            &state,
+            &path,
+            StatusCode::NOT_FOUND,
+            "There is nothing at this address.",
+        )
+    };
     let host = match classify_host(&raw_host, &state.settings.server.base_domain) {
         HostTarget::Operator => RequestHost::Operator,
         HostTarget::Unknown => return Ok(not_found()),
@@ -140,7 +175,12 @@ pub async fn host_gate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<R
                         "{}'s portal is suspended. Please contact the firm directly.",
                         tenant.name
                     );
-                    return Ok(error_response(&state, &path, StatusCode::FORBIDDEN, &message));
+                    return Ok(error_response(
+                        &state,
+                        &path,
+                        StatusCode::FORBIDDEN,
+                        &message,
+                    ));
                 }
                 RequestHost::Firm(tenant)
             }
@@ -164,15 +204,16 @@ pub async fn host_gate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<R
 /// `Sec-Fetch-Site`; older ones at least send `Origin` on POST. A sibling firm's subdomain is
 /// *same-site* but not *same-origin*, so only `same-origin` passes.
 pub fn is_same_origin_request(req: &Request, own_origin: &str) -> bool {
-    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if site != "same-origin" && site != "none" {
-            return false;
-        }
+    let site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| site != "same-origin" && site != "none") {
+        return false;
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if origin != own_origin {
-            return false;
-        }
-    }
-    true
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    origin.is_none_or(|origin| origin == own_origin)
 }

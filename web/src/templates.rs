@@ -70,13 +70,14 @@ mod tests {
     #[test]
     fn every_template_compiles_and_escapes() {
         let templates = Templates::load().expect("templates compile");
-        let response =
-            templates.error_page(StatusCode::NOT_FOUND, "<script>alert(1)</script>");
+        let response = templates.error_page(StatusCode::NOT_FOUND, "<script>alert(1)</script>");
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let rendered = templates
             .env
             .get_template("error.html")
-            .and_then(|t| t.render(minijinja::context! { title => "x", status => 404, message => "<b>" }))
+            .and_then(|t| {
+                t.render(minijinja::context! { title => "x", status => 404, message => "<b>" })
+            })
             .expect("renders");
         assert!(rendered.contains("&lt;b&gt;") && !rendered.contains("<b>"));
     }

@@ -23,9 +23,14 @@ impl MailTransport {
         match settings.transport {
             MailTransportKind::File => {
                 std::fs::create_dir_all(&settings.file_dir).map_err(|err| {
-                    TransportError(format!("cannot create {}: {err}", settings.file_dir.display()))
+                    TransportError(format!(
+                        "cannot create {}: {err}",
+                        settings.file_dir.display()
+                    ))
                 })?;
-                Ok(MailTransport::File(AsyncFileTransport::new(&settings.file_dir)))
+                Ok(MailTransport::File(AsyncFileTransport::new(
+                    &settings.file_dir,
+                )))
             }
             MailTransportKind::Smtp => {
                 let host = settings.smtp_host.as_str();
@@ -51,12 +56,16 @@ impl MailTransport {
 
     pub async fn send(&self, message: Message) -> Result<(), TransportError> {
         match self {
-            MailTransport::Smtp(smtp) => {
-                smtp.send(message).await.map(|_| ()).map_err(|err| TransportError(err.to_string()))
-            }
-            MailTransport::File(file) => {
-                file.send(message).await.map(|_| ()).map_err(|err| TransportError(err.to_string()))
-            }
+            MailTransport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|err| TransportError(err.to_string())),
+            MailTransport::File(file) => file
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|err| TransportError(err.to_string())),
         }
     }
 }

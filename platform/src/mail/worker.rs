@@ -8,9 +8,7 @@ use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -35,7 +33,10 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     pub fn from_settings(settings: &MailSettings, base_domain: &str) -> Result<Self, String> {
         Ok(Self {
-            from: settings.from.parse().map_err(|err| format!("mail.from: {err}"))?,
+            from: settings
+                .from
+                .parse()
+                .map_err(|err| format!("mail.from: {err}"))?,
             message_id_domain: base_domain.to_owned(),
             poll_interval: settings.poll_interval(),
             batch_size: u64::from(settings.batch_size),
@@ -49,7 +50,9 @@ impl WorkerConfig {
     /// Exponential back-off: base · 2^(attempt-1), capped.
     pub fn backoff(&self, attempts: i32) -> Duration {
         let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-        self.retry_base.saturating_mul(2u32.saturating_pow(exponent)).min(self.retry_max)
+        self.retry_base
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.retry_max)
     }
 }
 
@@ -69,7 +72,11 @@ pub struct BatchOutcome {
 
 impl OutboxWorker {
     pub fn new(db: Database, transport: MailTransport, config: WorkerConfig) -> Self {
-        Self { db, transport, config }
+        Self {
+            db,
+            transport,
+            config,
+        }
     }
 
     /// Runs until `stop` changes; finishes the batch in hand before returning.
@@ -81,7 +88,12 @@ impl OutboxWorker {
             }
             match self.run_once().await {
                 Ok(outcome) if outcome != BatchOutcome::default() => {
-                    tracing::info!(sent = outcome.sent, retried = outcome.retried, failed = outcome.failed, "mail outbox batch");
+                    tracing::info!(
+                        sent = outcome.sent,
+                        retried = outcome.retried,
+                        failed = outcome.failed,
+                        "mail outbox batch"
+                    );
                 }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "mail outbox pass failed"),
@@ -100,7 +112,11 @@ impl OutboxWorker {
         let mut outcome = BatchOutcome::default();
         for row in claimed {
             let result = match self.build_message(&row) {
-                Ok(message) => self.transport.send(message).await.map_err(|err| err.to_string()),
+                Ok(message) => self
+                    .transport
+                    .send(message)
+                    .await
+                    .map_err(|err| err.to_string()),
                 Err(err) => Err(err),
             };
             match result {
@@ -112,7 +128,8 @@ impl OutboxWorker {
                     let attempts = row.attempts + 1;
                     let gave_up = attempts >= self.config.max_attempts;
                     tracing::warn!(outbox_id = %row.id, attempts, gave_up, %error, "email not sent");
-                    self.mark_failed_attempt(&row, attempts, gave_up, &error).await?;
+                    self.mark_failed_attempt(&row, attempts, gave_up, &error)
+                        .await?;
                     if gave_up {
                         outcome.failed += 1;
                     } else {
@@ -161,7 +178,10 @@ impl OutboxWorker {
     }
 
     fn build_message(&self, row: &entity::Model) -> Result<Message, String> {
-        let to: Mailbox = row.to_address.parse().map_err(|err| format!("bad recipient: {err}"))?;
+        let to: Mailbox = row
+            .to_address
+            .parse()
+            .map_err(|err| format!("bad recipient: {err}"))?;
         let body = row.body_text.clone().unwrap_or_default();
         // 8bit keeps links readable in the raw message (no quoted-printable soft breaks);
         // lettre refuses it only for lines over 998 bytes, which then get its automatic choice.
@@ -171,8 +191,15 @@ impl OutboxWorker {
             .from(self.config.from.clone())
             .to(to)
             .subject(row.subject.clone())
-            .message_id(Some(format!("<{}@{}>", row.id, self.config.message_id_domain)))
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
+            .message_id(Some(format!(
+                "<{}@{}>",
+                row.id, self.config.message_id_domain
+            )))
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(body),
+            )
             .map_err(|err| err.to_string())
     }
 
@@ -183,7 +210,10 @@ impl OutboxWorker {
             .col_expr(Column::Status, Expr::value(STATUS_SENT))
             .col_expr(Column::SentAt, Expr::value(Some(Utc::now())))
             .col_expr(Column::BodyText, Expr::value(Option::<String>::None))
-            .col_expr(Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .col_expr(Column::Attempts, Expr::value(row.attempts + 1))
             .filter(Column::TenantId.eq(row.tenant_id))
             .filter(Column::Id.eq(row.id))
@@ -202,7 +232,11 @@ impl OutboxWorker {
     ) -> Result<(), DbErr> {
         let next = Utc::now()
             + chrono::Duration::from_std(self.config.backoff(attempts)).unwrap_or_default();
-        let status = if gave_up { STATUS_FAILED } else { STATUS_PENDING };
+        let status = if gave_up {
+            STATUS_FAILED
+        } else {
+            STATUS_PENDING
+        };
         let error: String = error.chars().take(500).collect();
         let tx = self.db.system_job(SystemJob::MailOutbox).await?;
         entity::Entity::update_many()
@@ -210,7 +244,10 @@ impl OutboxWorker {
             .col_expr(Column::Attempts, Expr::value(attempts))
             .col_expr(Column::NextAttemptAt, Expr::value(next))
             .col_expr(Column::LastError, Expr::value(Some(error)))
-            .col_expr(Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(Column::TenantId.eq(row.tenant_id))
             .filter(Column::Id.eq(row.id))
             .exec(tx.conn())

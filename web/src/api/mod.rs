@@ -25,17 +25,19 @@ pub fn service(version: &str) -> OpenApiService<platform::PlatformApi, ()> {
 /// Every error leaving the API — ours, or poem's own (bad JSON, missing auth, unknown route) —
 /// becomes a problem document.
 pub fn endpoint(version: &str) -> impl Endpoint<Output = Response> {
-    service(version).into_endpoint().catch_all_error(|err: poem::Error| async move {
-        if err.is::<ApiError>() {
-            return err.into_response();
-        }
-        let status = err.status();
-        let detail = if status.is_server_error() {
-            tracing::error!(error = %err, "unhandled API error");
-            "Something went wrong on our side.".to_owned()
-        } else {
-            err.to_string()
-        };
-        problem_response(status, &detail)
-    })
+    service(version)
+        .into_endpoint()
+        .catch_all_error(|err: poem::Error| async move {
+            if err.is::<ApiError>() {
+                return err.into_response();
+            }
+            let status = err.status();
+            let detail = if status.is_server_error() {
+                tracing::error!(error = %err, "unhandled API error");
+                "Something went wrong on our side.".to_owned()
+            } else {
+                err.to_string()
+            };
+            problem_response(status, &detail)
+        })
 }

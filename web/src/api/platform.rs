@@ -28,7 +28,9 @@ async fn check_operator(req: &Request, bearer: Bearer) -> Result<(), poem::Error
     if !matches!(req.data::<RequestHost>(), Some(RequestHost::Operator)) {
         return Err(ApiError::not_found().into());
     }
-    let Some(state) = req.data::<AppState>() else { return Err(ApiError::unauthorized().into()) };
+    let Some(state) = req.data::<AppState>() else {
+        return Err(ApiError::unauthorized().into());
+    };
     let expected = state.settings.platform.operator_token.expose_secret();
     if expected.is_empty() || !constant_time_eq(&bearer.token, expected) {
         return Err(ApiError::unauthorized().into());
@@ -168,7 +170,13 @@ impl PlatformApi {
         state: Data<&AppState>,
         slug: Path<String>,
     ) -> ApiResult<Json<TenantView>> {
-        Ok(Json(state.registry.suspend(&slug.0, Actor::Operator).await?.into()))
+        Ok(Json(
+            state
+                .registry
+                .suspend(&slug.0, Actor::Operator)
+                .await?
+                .into(),
+        ))
     }
 
     /// Reactivate a suspended firm
@@ -179,7 +187,13 @@ impl PlatformApi {
         state: Data<&AppState>,
         slug: Path<String>,
     ) -> ApiResult<Json<TenantView>> {
-        Ok(Json(state.registry.reactivate(&slug.0, Actor::Operator).await?.into()))
+        Ok(Json(
+            state
+                .registry
+                .reactivate(&slug.0, Actor::Operator)
+                .await?
+                .into(),
+        ))
     }
 
     /// Delete a firm and everything it stored

@@ -20,9 +20,9 @@ pub fn client_login_page(state: &AppState, tenant: &TenantRecord) -> Response {
 fn firm_only(state: &AppState, host: &RequestHost) -> Result<TenantRecord, Response> {
     match host {
         RequestHost::Firm(tenant) => Ok(tenant.clone()),
-        RequestHost::Operator => {
-            Err(state.templates.error_page(StatusCode::NOT_FOUND, "There is nothing at this address."))
-        }
+        RequestHost::Operator => Err(state
+            .templates
+            .error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")),
     }
 }
 
@@ -49,7 +49,9 @@ pub async fn dev_mail(state: Data<&AppState>, host: Data<&RequestHost>) -> Respo
         Err(response) => return response,
     };
     if !state.demo || state.settings.mail.transport != MailTransportKind::File {
-        return state.templates.error_page(StatusCode::NOT_FOUND, "There is nothing at this address.");
+        return state
+            .templates
+            .error_page(StatusCode::NOT_FOUND, "There is nothing at this address.");
     }
     let dir = state.settings.mail.file_dir.clone();
     let portal_url = tenant.portal_url.clone();
@@ -68,13 +70,15 @@ pub async fn dev_mail(state: Data<&AppState>, host: Data<&RequestHost>) -> Respo
 }
 
 fn read_mail_dir(dir: &std::path::Path, portal_url: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<_> = entries
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     files
         .into_iter()
         .filter_map(|(_, path)| std::fs::read_to_string(path).ok())

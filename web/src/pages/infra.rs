@@ -28,11 +28,19 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
     match applied_migrations(&state).await {
         Ok(applied) if applied >= portico_migrations::Migrator::migrations().len() => {}
         Ok(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "not ready: migrations pending").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: migrations pending",
+            )
+                .into_response();
         }
         Err(err) => {
             tracing::warn!(error = %err, "readiness: migrations unknown");
-            return (StatusCode::SERVICE_UNAVAILABLE, "not ready: migrations pending").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: migrations pending",
+            )
+                .into_response();
         }
     }
     if let Err(err) = state.blobs.check_writable().await {
@@ -70,7 +78,10 @@ pub fn stylesheet() -> Response {
 
 #[handler]
 pub fn script() -> Response {
-    static_asset(include_str!("../static/app.js"), "text/javascript; charset=utf-8")
+    static_asset(
+        include_str!("../static/app.js"),
+        "text/javascript; charset=utf-8",
+    )
 }
 
 fn static_asset(body: &'static str, content_type: &'static str) -> Response {

@@ -17,7 +17,11 @@ use crate::middleware::{RequestHost, is_same_origin_request};
 use crate::state::AppState;
 
 fn cookie_name(state: &AppState) -> &'static str {
-    if state.settings.is_https() { "__Host-portico_operator" } else { "portico_operator" }
+    if state.settings.is_https() {
+        "__Host-portico_operator"
+    } else {
+        "portico_operator"
+    }
 }
 
 async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, OperatorSession)> {
@@ -33,7 +37,9 @@ async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, O
 }
 
 fn not_found(state: &AppState) -> Response {
-    state.templates.error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")
+    state
+        .templates
+        .error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -60,7 +66,10 @@ pub async fn console(req: &Request, state: &AppState, outcome: Option<ConsoleOut
         Ok(tenants) => tenants,
         Err(err) => {
             tracing::error!(error = %err, "listing firms failed");
-            return state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+            return state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
         }
     };
     let created = req
@@ -68,7 +77,9 @@ pub async fn console(req: &Request, state: &AppState, outcome: Option<ConsoleOut
         .query()
         .and_then(|q| q.strip_prefix("created="))
         .filter(|slug| slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(|slug| format!("Firm `{slug}` onboarded; its administrator has been emailed a setup link."));
+        .map(|slug| {
+            format!("Firm `{slug}` onboarded; its administrator has been emailed a setup link.")
+        });
     let outcome = outcome.unwrap_or_default();
     state.templates.page(
         "operator_console.html",
@@ -93,12 +104,22 @@ pub struct ConsoleOutcome {
 
 impl Default for ConsoleOutcome {
     fn default() -> Self {
-        Self { status: StatusCode::OK, message: None, error: None, form: None }
+        Self {
+            status: StatusCode::OK,
+            message: None,
+            error: None,
+            form: None,
+        }
     }
 }
 
 fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
-    let disabled = state.settings.platform.operator_token.expose_secret().is_empty();
+    let disabled = state
+        .settings
+        .platform
+        .operator_token
+        .expose_secret()
+        .is_empty();
     state.templates.page(
         "operator_login.html",
         status,
@@ -125,12 +146,18 @@ pub async fn login(
         return not_found(&state);
     }
     if !is_same_origin_request(req, &state.settings.operator_url()) {
-        return state.templates.error_page(StatusCode::FORBIDDEN, "Cross-site requests are refused.");
+        return state
+            .templates
+            .error_page(StatusCode::FORBIDDEN, "Cross-site requests are refused.");
     }
     let expected = state.settings.platform.operator_token.expose_secret();
     if expected.is_empty() || !constant_time_eq(&form.token, expected) {
         tracing::warn!("operator sign-in refused");
-        return login_page(&state, Some("That token is not valid."), StatusCode::UNAUTHORIZED);
+        return login_page(
+            &state,
+            Some("That token is not valid."),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     match operator::start(&state.db).await {
         Ok(raw) => {
@@ -144,7 +171,10 @@ pub async fn login(
         }
         Err(err) => {
             tracing::error!(error = %err, "operator session could not start");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }
@@ -160,7 +190,11 @@ async fn authorize_form(
         return Err(not_found(state));
     }
     let Some((cookie, session)) = current_session(state, req.cookie()).await else {
-        return Err(login_page(state, Some("Please sign in again."), StatusCode::UNAUTHORIZED));
+        return Err(login_page(
+            state,
+            Some("Please sign in again."),
+            StatusCode::UNAUTHORIZED,
+        ));
     };
     if !is_same_origin_request(req, &state.settings.operator_url())
         || !constant_time_eq(csrf, &session.csrf_token)
@@ -221,7 +255,17 @@ pub async fn create_tenant(
         Err(err) => {
             let status = registry_error_status(&err);
             let error = registry_error_message(err);
-            console(req, &state, Some(ConsoleOutcome { status, error: Some(error), form: Some(form), ..Default::default() })).await
+            console(
+                req,
+                &state,
+                Some(ConsoleOutcome {
+                    status,
+                    error: Some(error),
+                    form: Some(form),
+                    ..Default::default()
+                }),
+            )
+            .await
         }
     }
 }
@@ -246,7 +290,12 @@ pub async fn suspend_tenant(
         return response;
     }
     let result = state.registry.suspend(&slug, Actor::Operator).await;
-    after_action(req, &state, result.map(|t| format!("{} is suspended.", t.name))).await
+    after_action(
+        req,
+        &state,
+        result.map(|t| format!("{} is suspended.", t.name)),
+    )
+    .await
 }
 
 #[handler]
@@ -261,7 +310,12 @@ pub async fn reactivate_tenant(
         return response;
     }
     let result = state.registry.reactivate(&slug, Actor::Operator).await;
-    after_action(req, &state, result.map(|t| format!("{} is active again.", t.name))).await
+    after_action(
+        req,
+        &state,
+        result.map(|t| format!("{} is active again.", t.name)),
+    )
+    .await
 }
 
 #[handler]
@@ -277,14 +331,30 @@ pub async fn delete_tenant(
     }
     let result = state
         .registry
-        .delete(&slug, form.confirm.trim(), portico_migrations::TENANT_TABLES)
+        .delete(
+            &slug,
+            form.confirm.trim(),
+            portico_migrations::TENANT_TABLES,
+        )
         .await;
-    after_action(req, &state, result.map(|()| format!("Firm `{slug}` and all its data were deleted."))).await
+    after_action(
+        req,
+        &state,
+        result.map(|()| format!("Firm `{slug}` and all its data were deleted.")),
+    )
+    .await
 }
 
-async fn after_action(req: &Request, state: &AppState, result: Result<String, RegistryError>) -> Response {
+async fn after_action(
+    req: &Request,
+    state: &AppState,
+    result: Result<String, RegistryError>,
+) -> Response {
     let outcome = match result {
-        Ok(message) => ConsoleOutcome { message: Some(message), ..Default::default() },
+        Ok(message) => ConsoleOutcome {
+            message: Some(message),
+            ..Default::default()
+        },
         Err(err) => ConsoleOutcome {
             status: registry_error_status(&err),
             error: Some(registry_error_message(err)),
@@ -296,9 +366,9 @@ async fn after_action(req: &Request, state: &AppState, result: Result<String, Re
 
 fn registry_error_status(err: &RegistryError) -> StatusCode {
     match err {
-        RegistryError::InvalidSlug(_) | RegistryError::Invalid(_) | RegistryError::ConfirmationMismatch(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        RegistryError::InvalidSlug(_)
+        | RegistryError::Invalid(_)
+        | RegistryError::ConfirmationMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
         RegistryError::SlugTaken(_) => StatusCode::CONFLICT,
         RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
         RegistryError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
