@@ -174,6 +174,14 @@ impl ConfigError {
 impl Settings {
     /// Defaults, then `file` if given, then the `PORTICO_` environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        if let Some(file) = file
+            && let Err(err) = std::fs::metadata(file)
+        {
+            return Err(ConfigError::new(
+                "--config",
+                format!("cannot read {}: {err}", file.display()),
+            ));
+        }
         Self::from_figment(Self::figment(file))
     }
 

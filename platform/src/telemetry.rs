@@ -11,7 +11,11 @@ pub fn init(settings: &LogSettings) {
         .ok()
         .and_then(|value| value.parse::<EnvFilter>().ok())
         .unwrap_or_else(|| EnvFilter::new(&settings.filter));
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    // Logs go to stderr so that command output on stdout stays clean for scripts.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),

@@ -158,6 +158,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/metrics", get(infra::metrics))
         .at("/static/app.css", get(infra::stylesheet))
         .at("/static/app.js", get(infra::script))
+        .at("/static/favicon.svg", get(infra::favicon))
         .at("/api/openapi.json", api.spec_endpoint())
         .nest("/api/docs", api.swagger_ui())
         .nest("/api/v1", crate::api::endpoint(version))

@@ -26,9 +26,10 @@ pub enum RequestHost {
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Paths that answer on any host: load balancers probe nodes by IP.
+/// Paths that answer on any host: load balancers probe nodes by IP, and the stylesheet must
+/// load on the error pages of unknown or suspended hosts too. None of them carries firm data.
 fn is_host_independent(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz")
+    matches!(path, "/healthz" | "/readyz") || path.starts_with("/static/")
 }
 
 fn is_api_path(path: &str) -> bool {

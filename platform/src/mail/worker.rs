@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, SinglePart};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
@@ -183,10 +183,6 @@ impl OutboxWorker {
             .parse()
             .map_err(|err| format!("bad recipient: {err}"))?;
         let body = row.body_text.clone().unwrap_or_default();
-        // 8bit keeps links readable in the raw message (no quoted-printable soft breaks);
-        // lettre refuses it only for lines over 998 bytes, which then get its automatic choice.
-        let body = Body::new_with_encoding(body.clone(), ContentTransferEncoding::EightBit)
-            .unwrap_or_else(|_| Body::new(body));
         Message::builder()
             .from(self.config.from.clone())
             .to(to)

@@ -2,7 +2,7 @@
 
 pub mod platform;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::error::{ApiError, problem_response};
@@ -32,6 +32,10 @@ pub fn endpoint(version: &str) -> impl Endpoint<Output = Response> {
                 return err.into_response();
             }
             let status = err.status();
+            if status == poem::http::StatusCode::NOT_FOUND {
+                // Unknown routes answer exactly like unknown or invisible ids.
+                return ApiError::not_found().into_response();
+            }
             let detail = if status.is_server_error() {
                 tracing::error!(error = %err, "unhandled API error");
                 "Something went wrong on our side.".to_owned()

@@ -81,7 +81,13 @@ fn read_mail_dir(dir: &std::path::Path, portal_url: &str) -> Vec<String> {
     files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     files
         .into_iter()
-        .filter_map(|(_, path)| std::fs::read_to_string(path).ok())
+        .filter_map(|(_, path)| std::fs::read(path).ok())
+        // Bodies are quoted-printable (long link lines); decoded, the links can be clicked.
+        .filter_map(|raw| {
+            let decoded =
+                quoted_printable::decode(&raw, quoted_printable::ParseMode::Robust).ok()?;
+            String::from_utf8(decoded).ok()
+        })
         .filter(|text| text.contains(portal_url))
         .take(50)
         .collect()

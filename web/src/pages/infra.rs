@@ -84,6 +84,11 @@ pub fn script() -> Response {
     )
 }
 
+#[handler]
+pub fn favicon() -> Response {
+    static_asset(include_str!("../static/favicon.svg"), "image/svg+xml")
+}
+
 fn static_asset(body: &'static str, content_type: &'static str) -> Response {
     Response::builder()
         .content_type(content_type)

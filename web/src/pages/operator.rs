@@ -76,9 +76,12 @@ pub async fn console(req: &Request, state: &AppState, outcome: Option<ConsoleOut
         .uri()
         .query()
         .and_then(|q| q.strip_prefix("created="))
-        .filter(|slug| slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(|slug| {
-            format!("Firm `{slug}` onboarded; its administrator has been emailed a setup link.")
+        .and_then(|slug| tenants.iter().find(|t| t.slug == slug))
+        .map(|t| {
+            format!(
+                "{} is onboarded at {}; its administrator has been emailed a setup link.",
+                t.name, t.portal_url
+            )
         });
     let outcome = outcome.unwrap_or_default();
     state.templates.page(
@@ -340,7 +343,7 @@ pub async fn delete_tenant(
     after_action(
         req,
         &state,
-        result.map(|()| format!("Firm `{slug}` and all its data were deleted.")),
+        result.map(|()| format!("Firm {slug} and all its data were deleted.")),
     )
     .await
 }
