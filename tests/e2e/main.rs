@@ -1,4 +1,6 @@
 //! End-to-end tests: the real application on a random port, on SQLite and PostgreSQL.
+// Test code: a failed unwrap is a failed test, with the location in the message.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
