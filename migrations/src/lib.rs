@@ -6,6 +6,7 @@
 //! and PostgreSQL gets row-level security enabled *and forced* on every tenant-owned table.
 
 mod m0001_foundation;
+mod m0002_firm_workspace;
 mod sql;
 
 use sea_orm_migration::prelude::*;
@@ -19,14 +20,26 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration)]
+        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_firm_workspace::Migration)]
     }
 }
 
 /// Every tenant-owned table, children before parents: the order in which deleting a firm
 /// removes its rows. A test checks this list against the database catalogue, so a new table
 /// cannot be forgotten by firm deletion or by row-level security.
-pub const TENANT_TABLES: &[&str] = &["audit_log", "mail_outbox", "auth_token", "member"];
+pub const TENANT_TABLES: &[&str] = &[
+    "matter_person",
+    "matter_member",
+    "matter",
+    "contact",
+    "auth_throttle",
+    "session",
+    "firm_options",
+    "audit_log",
+    "mail_outbox",
+    "auth_token",
+    "member",
+];
 
 /// Tables that are not owned by one firm: the registry itself and operator sessions.
 pub const PLATFORM_TABLES: &[&str] = &["tenant", "operator_session"];

@@ -3,16 +3,17 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
-/// Replaces the type placeholders `{uuid}`, `{ts}`, `{bool}`, `{json}` for the backend.
+/// Replaces the type placeholders `{uuid}`, `{ts}`, `{bool}`, `{json}`, `{blob}` for the backend.
 pub fn render(backend: DbBackend, sql: &str) -> String {
-    let (uuid, ts, boolean, json) = match backend {
-        DbBackend::Postgres => ("uuid", "timestamptz", "boolean", "jsonb"),
-        _ => ("blob", "text", "boolean", "text"),
+    let (uuid, ts, boolean, json, blob) = match backend {
+        DbBackend::Postgres => ("uuid", "timestamptz", "boolean", "jsonb", "bytea"),
+        _ => ("blob", "text", "boolean", "text", "blob"),
     };
     sql.replace("{uuid}", uuid)
         .replace("{ts}", ts)
         .replace("{bool}", boolean)
         .replace("{json}", json)
+        .replace("{blob}", blob)
 }
 
 /// Runs each `;`-separated statement (statements here never contain a literal `;`).

@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub platform: PlatformSettings,
     pub tenants: TenantSettings,
+    pub auth: AuthSettings,
     pub mail: MailSettings,
     pub storage: StorageSettings,
     pub log: LogSettings,
@@ -82,6 +83,20 @@ pub struct PlatformSettings {
 pub struct TenantSettings {
     pub setup_token_valid_hours: u32,
     pub host_cache_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub session_idle_secs: u64,
+    pub session_absolute_secs: u64,
+    pub password_reset_valid_secs: u64,
+    pub account_max_failures: u32,
+    pub account_window_secs: u64,
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+    pub ip_max_failures: u32,
+    pub ip_window_secs: u64,
+    pub trusted_proxy_hops: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +277,15 @@ impl Settings {
             return Err(ConfigError::new(
                 "mail.from",
                 "must be an email address like `Name <a@b.c>`",
+            ));
+        }
+        if self.auth.session_idle_secs == 0 || self.auth.session_absolute_secs == 0 {
+            return Err(ConfigError::new("auth.session_idle_secs", "session timeouts must be at least 1 second"));
+        }
+        if self.auth.account_max_failures == 0 || self.auth.account_max_failures > 10 {
+            return Err(ConfigError::new(
+                "auth.account_max_failures",
+                "must be between 1 and 10 (ASVS 2.2.1)",
             ));
         }
         if self.mail.batch_size == 0 {

@@ -1,5 +1,6 @@
 //! The shared kernel: mechanisms every other crate builds on, and no business rules.
 
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod ids;

@@ -3,9 +3,12 @@
 use chrono::{Duration, Utc};
 use portico_platform::ids::TokenId;
 use portico_platform::token::RawToken;
-use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
+use portico_platform::{Backend, TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, QueryFilter,
+    Statement,
+};
 use uuid::Uuid;
 
 use crate::entity::auth_token::{self, Column};
@@ -35,6 +38,18 @@ pub async fn issue(
     valid_for: Duration,
 ) -> Result<RawToken, DbErr> {
     let now = Utc::now();
+    if tx.backend() == Backend::Postgres {
+        // Two links issued at once for the same subject must not both stay valid: serialise
+        // issuing per subject for the rest of this transaction. (SQLite write transactions
+        // are already serialised.)
+        tx.conn()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [format!("auth_token:{subject}").into()],
+            ))
+            .await?;
+    }
     auth_token::Entity::scoped_update(tx)
         .col_expr(Column::UsedAt, Expr::value(Some(now)))
         .filter(Column::SubjectId.eq(subject))

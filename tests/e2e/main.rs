@@ -5,6 +5,10 @@
 mod support;
 
 mod cli;
+mod directory;
+mod firm_auth;
+mod members;
+mod options;
 mod hosts;
 mod lifecycle;
 mod onboarding;

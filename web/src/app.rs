@@ -12,13 +12,15 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, CookieJarManager};
 use poem::{Endpoint, EndpointExt, Response, Route, get, post};
 use portico_platform::mail::{MailTransport, OutboxWorker, WorkerConfig};
+use portico_platform::cache::TenantCache;
+use portico_platform::password::PasswordHasher;
 use portico_platform::storage::BlobStore;
 use portico_platform::{Database, Settings};
 use portico_tenants::{Registry, TenantResolver};
 
 use crate::metrics::Metrics;
 use crate::middleware::{error_response, host_gate, security_headers, telemetry};
-use crate::pages::{firm, infra, operator};
+use crate::pages::{firm, infra, operator, portal};
 use crate::state::{AppState, Inner};
 use crate::templates::Templates;
 
@@ -80,6 +82,8 @@ impl Application {
         let state = AppState::new(Inner {
             templates: Templates::load().context("templates")?,
             metrics: Metrics::new().context("metrics")?,
+            passwords: PasswordHasher::new(),
+            options_cache: TenantCache::new(Duration::from_secs(60), 100_000),
             settings,
             db,
             registry,
@@ -152,7 +156,9 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let version = env!("CARGO_PKG_VERSION");
     let api = crate::api::service(version);
     let html_state = state.clone();
-    Route::new()
+    let firm_pages = [firm::members::routes, firm::options::routes, firm::directory::routes, firm::audit::routes];
+    let route = firm_pages.iter().fold(Route::new(), |route, add| add(route));
+    route
         .at("/healthz", get(infra::healthz))
         .at("/readyz", get(infra::readyz))
         .at("/metrics", get(infra::metrics))
@@ -172,8 +178,15 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
             post(operator::reactivate_tenant),
         )
         .at("/tenants/:slug/delete", post(operator::delete_tenant))
-        .at("/firm", get(firm::firm_home))
-        .at("/dev/mail", get(firm::dev_mail))
+        .at("/branding.css", get(portal::branding_css))
+        .at("/branding/logo", get(portal::logo))
+        .at("/dev/mail", get(portal::dev_mail))
+        .at("/firm", get(firm::dashboard))
+        .at("/firm/login", get(firm::auth::login_form).post(firm::auth::login))
+        .at("/firm/logout", post(firm::auth::logout))
+        .at("/firm/help", get(firm::auth::help_form).post(firm::auth::help))
+        .at("/firm/setup/:token", get(firm::auth::setup_form).post(firm::auth::setup))
+        .at("/firm/reset/:token", get(firm::auth::reset_form).post(firm::auth::reset))
         .catch_all_error(move |err: poem::Error| {
             let state = html_state.clone();
             async move { html_error(&state, err) }

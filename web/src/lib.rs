@@ -2,8 +2,11 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod firm_accounts;
+pub mod firm_options;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;

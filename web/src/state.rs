@@ -4,9 +4,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use portico_platform::cache::TenantCache;
+use portico_platform::password::PasswordHasher;
 use portico_platform::storage::BlobStore;
 use portico_platform::{Database, Settings};
 use portico_tenants::Registry;
+use portico_tenants::options::FirmOptions;
 
 use crate::metrics::Metrics;
 use crate::templates::Templates;
@@ -21,6 +24,9 @@ pub struct Inner {
     pub blobs: BlobStore,
     pub templates: Templates,
     pub metrics: Metrics,
+    pub passwords: PasswordHasher,
+    /// Options > Client Portal per firm (read on every client page).
+    pub options_cache: TenantCache<Arc<FirmOptions>>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
     pub accepting: AtomicBool,
     /// `portico demo`: enables the demo-only mail viewer.

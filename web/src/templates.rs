@@ -1,27 +1,15 @@
 //! Server-rendered pages: minijinja templates compiled into the binary, auto-escaped (every
 //! template name ends in `.html`, which turns HTML escaping on for all interpolations).
 
+use include_dir::{Dir, include_dir};
 use minijinja::Environment;
 use poem::http::StatusCode;
 use poem::web::Html;
 use poem::{IntoResponse, Response};
 use serde::Serialize;
 
-macro_rules! templates {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("templates/", $name)))),*]
-    };
-}
-
-const TEMPLATES: &[(&str, &str)] = templates!(
-    "base.html",
-    "error.html",
-    "operator_login.html",
-    "operator_console.html",
-    "client_login.html",
-    "firm_home.html",
-    "dev_mail.html",
-);
+/// Every file under `src/templates/`, compiled into the binary.
+static TEMPLATE_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/templates");
 
 pub struct Templates {
     env: Environment<'static>,
@@ -30,8 +18,12 @@ pub struct Templates {
 impl Templates {
     pub fn load() -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source)?;
+        for file in TEMPLATE_DIR.files() {
+            let name = file.path().to_string_lossy().into_owned();
+            let source = file.contents_utf8().ok_or_else(|| {
+                minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, format!("{name} is not UTF-8"))
+            })?;
+            env.add_template_owned(name, source.to_owned())?;
         }
         Ok(Self { env })
     }

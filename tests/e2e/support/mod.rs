@@ -2,6 +2,7 @@
 //! SQLite file or the run's PostgreSQL database (the server connecting as the non-owner app
 //! role), with an HTTP client that resolves every host name to loopback.
 
+pub mod firm;
 pub mod postgres;
 pub mod smtp;
 

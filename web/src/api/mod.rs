@@ -1,6 +1,11 @@
 //! The JSON API (poem-openapi), served under `/api/v1`, documented at `/api/openapi.json`.
 
+pub mod firm_auth;
+pub mod firm_directory;
+pub mod firm_members;
+pub mod firm_options;
 pub mod platform;
+pub mod views;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
@@ -11,10 +16,36 @@ use crate::error::{ApiError, problem_response};
 pub enum ApiTags {
     /// Platform operators: onboarding and operating firms (base domain only).
     Platform,
+    /// Firm members: account setup, sign-in, password reset (firm hosts).
+    FirmAuth,
+    /// Firm administrators: members and their rights.
+    FirmMembers,
+    /// Firm administrators: Options > Client Portal.
+    FirmOptions,
+    /// Contacts, files (matters) and the people on them.
+    FirmDirectory,
 }
 
-pub fn service(version: &str) -> OpenApiService<platform::PlatformApi, ()> {
-    OpenApiService::new(platform::PlatformApi, "Portico", version)
+pub type Apis = (
+    platform::PlatformApi,
+    firm_auth::FirmAuthApi,
+    firm_members::FirmMembersApi,
+    firm_options::FirmOptionsApi,
+    firm_directory::FirmDirectoryApi,
+);
+
+pub fn service(version: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            platform::PlatformApi,
+            firm_auth::FirmAuthApi,
+            firm_members::FirmMembersApi,
+            firm_options::FirmOptionsApi,
+            firm_directory::FirmDirectoryApi,
+        ),
+        "Portico",
+        version,
+    )
         .description(
             "Multi-tenant client portal for law firms. Errors are application/problem+json; \
              ids are UUIDs; times are RFC 3339 UTC; money is integer minor units.",

@@ -3,6 +3,7 @@
 pub mod firm;
 pub mod infra;
 pub mod operator;
+pub mod portal;
 
 use poem::web::Data;
 use poem::{Request, Response, handler};
@@ -15,6 +16,6 @@ use crate::state::AppState;
 pub async fn home(req: &Request, state: Data<&AppState>, host: Data<&RequestHost>) -> Response {
     match host.0 {
         RequestHost::Operator => operator::console(req, &state, None).await,
-        RequestHost::Firm(tenant) => firm::client_login_page(&state, tenant),
+        RequestHost::Firm(tenant) => portal::client_login_page(&state, tenant).await,
     }
 }

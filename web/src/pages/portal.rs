@@ -1,4 +1,5 @@
-//! Firm-host pages: the client login page, the firm workspace entry, the demo mail viewer.
+//! Client-facing pages on a firm's host: the Portal login page and the firm's branding
+//! (stylesheet with its accent colour, logo), plus the demo-only mail viewer.
 
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -6,15 +7,65 @@ use poem::{Response, handler};
 use portico_platform::config::MailTransportKind;
 use portico_tenants::TenantRecord;
 
+use crate::firm_options;
 use crate::middleware::RequestHost;
 use crate::state::AppState;
 
-pub fn client_login_page(state: &AppState, tenant: &TenantRecord) -> Response {
+pub async fn client_login_page(state: &AppState, tenant: &TenantRecord) -> Response {
+    let options = firm_options::options(state, tenant).await;
     state.templates.page(
         "client_login.html",
         StatusCode::OK,
-        minijinja::context! { firm_name => tenant.name },
+        minijinja::context! {
+            firm_name => options.portal_name(&tenant.name),
+            branded => true,
+            has_logo => options.has_logo,
+        },
     )
+}
+
+/// `/branding.css`: the firm's accent colour as a CSS variable. A stylesheet rather than an
+/// inline style keeps the Content-Security-Policy strict (`style-src 'self'`).
+#[handler]
+pub async fn branding_css(state: Data<&AppState>, host: Data<&RequestHost>) -> Response {
+    let tenant = match firm_only(&state, &host) {
+        Ok(tenant) => tenant,
+        Err(response) => return response,
+    };
+    let options = firm_options::options(&state, &tenant).await;
+    // Validated as `#rrggbb` when saved, so it cannot break out of the declaration.
+    let css = format!(":root {{ --accent: {}; }}\n", options.accent_color);
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header("cache-control", "no-cache")
+        .body(css)
+}
+
+/// `/branding/logo`: the firm's logo, as uploaded (type recognised from its content).
+#[handler]
+pub async fn logo(state: Data<&AppState>, host: Data<&RequestHost>) -> Response {
+    let tenant = match firm_only(&state, &host) {
+        Ok(tenant) => tenant,
+        Err(response) => return response,
+    };
+    let logo = async {
+        let tx = state.db.tenant(tenant.id).read().await?;
+        let logo = portico_tenants::options::logo(&tx).await?;
+        tx.commit().await?;
+        Ok::<_, sea_orm::DbErr>(logo)
+    }
+    .await;
+    match logo {
+        Ok(Some((content_type, bytes))) => Response::builder()
+            .content_type(content_type)
+            .header("cache-control", "no-cache")
+            .body(bytes),
+        Ok(None) => state.templates.error_page(StatusCode::NOT_FOUND, "This firm has no logo."),
+        Err(err) => {
+            tracing::error!(error = %err, "loading logo failed");
+            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        }
+    }
 }
 
 fn firm_only(state: &AppState, host: &RequestHost) -> Result<TenantRecord, Response> {
@@ -24,19 +75,6 @@ fn firm_only(state: &AppState, host: &RequestHost) -> Result<TenantRecord, Respo
             .templates
             .error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")),
     }
-}
-
-#[handler]
-pub fn firm_home(state: Data<&AppState>, host: Data<&RequestHost>) -> Response {
-    let tenant = match firm_only(&state, &host) {
-        Ok(tenant) => tenant,
-        Err(response) => return response,
-    };
-    state.templates.page(
-        "firm_home.html",
-        StatusCode::OK,
-        minijinja::context! { firm_name => tenant.name, portal_url => tenant.portal_url },
-    )
 }
 
 /// `portico demo` only: the emails the file transport wrote, newest first, so the demo can be

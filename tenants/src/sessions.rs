@@ -1,0 +1,145 @@
+//! Server-side sessions for members and clients. The cookie holds a random 256-bit id; the
+//! database holds its hash, the principal, a CSRF token and two deadlines (idle and absolute).
+//! Sessions live in a firm's tables, so a session is only ever found on its own firm's host.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use portico_platform::token::{RawToken, TokenHash, looks_like_token};
+use portico_platform::{TenantActiveModel, TenantDb, TenantScoped, TenantTx};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter};
+use uuid::Uuid;
+
+use crate::entity::session::{self, Column};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    Member,
+    Client,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Member => "member",
+            PrincipalKind::Client => "client",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+/// Touching `last_seen_at` on every request would turn every read into a write; once a minute
+/// is precise enough for a 30-minute idle timeout.
+const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A session just created: the cookie value is shown once.
+pub struct NewSession {
+    pub token: RawToken,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live session found from a presented cookie or bearer token.
+#[derive(Clone, Debug)]
+pub struct ActiveSession {
+    pub id: Uuid,
+    pub principal_kind: PrincipalKind,
+    pub principal_id: Uuid,
+    pub csrf_token: String,
+}
+
+pub async fn create(
+    tx: &TenantTx,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+    ip: Option<String>,
+    policy: SessionPolicy,
+) -> Result<NewSession, DbErr> {
+    let token = RawToken::generate();
+    let csrf_token = RawToken::generate().reveal().to_owned();
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::from_std(policy.absolute).unwrap_or_default();
+    let mut row = session::ActiveModel::new_active(tx);
+    row.id = Set(Uuid::now_v7());
+    row.token_hash = Set(token.hash().as_str().to_owned());
+    row.principal_kind = Set(kind.as_str().to_owned());
+    row.principal_id = Set(principal_id);
+    row.csrf_token = Set(csrf_token.clone());
+    row.created_at = Set(now);
+    row.last_seen_at = Set(now);
+    row.expires_at = Set(expires_at);
+    row.ip = Set(ip);
+    row.insert(tx.conn()).await?;
+    Ok(NewSession { token, csrf_token, expires_at })
+}
+
+/// Finds the live session for `presented`; expired ones (idle or absolute) are deleted.
+pub async fn lookup(
+    db: &TenantDb,
+    presented: &str,
+    policy: SessionPolicy,
+) -> Result<Option<ActiveSession>, DbErr> {
+    if !looks_like_token(presented) {
+        return Ok(None);
+    }
+    let hash = TokenHash::of(presented);
+    let tx = db.read().await?;
+    let row = session::Entity::scoped(&tx)
+        .filter(Column::TokenHash.eq(hash.as_str()))
+        .one(tx.conn())
+        .await?;
+    tx.commit().await?;
+    let Some(row) = row else { return Ok(None) };
+    let now = Utc::now();
+    let idle = chrono::Duration::from_std(policy.idle).unwrap_or_default();
+    if row.expires_at <= now || row.last_seen_at + idle <= now {
+        let tx = db.write().await?;
+        session::Entity::scoped_delete(&tx).filter(Column::Id.eq(row.id)).exec(tx.conn()).await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= TOUCH_EVERY {
+        let tx = db.write().await?;
+        session::Entity::scoped_update(&tx)
+            .col_expr(Column::LastSeenAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id))
+            .exec(tx.conn())
+            .await?;
+        tx.commit().await?;
+    }
+    let principal_kind =
+        if row.principal_kind == "client" { PrincipalKind::Client } else { PrincipalKind::Member };
+    Ok(Some(ActiveSession {
+        id: row.id,
+        principal_kind,
+        principal_id: row.principal_id,
+        csrf_token: row.csrf_token,
+    }))
+}
+
+pub async fn end(tx: &TenantTx, session_id: Uuid) -> Result<(), DbErr> {
+    session::Entity::scoped_delete(tx).filter(Column::Id.eq(session_id)).exec(tx.conn()).await?;
+    Ok(())
+}
+
+/// Ends every session of a principal, except `keep` (the one making the change, if any).
+pub async fn end_all(
+    tx: &TenantTx,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, DbErr> {
+    let mut delete = session::Entity::scoped_delete(tx)
+        .filter(Column::PrincipalKind.eq(kind.as_str()))
+        .filter(Column::PrincipalId.eq(principal_id));
+    if let Some(keep) = keep {
+        delete = delete.filter(Column::Id.ne(keep));
+    }
+    Ok(delete.exec(tx.conn()).await?.rows_affected)
+}

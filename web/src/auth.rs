@@ -1,0 +1,290 @@
+//! Authentication for firm members (and, with the same machinery, clients): the session
+//! cookie, bearer tokens, CSRF for cookie-authenticated unsafe requests, client addresses for
+//! throttling, and the sign-in routine shared by the HTML pages and the JSON API.
+
+use std::time::Duration;
+
+use poem::http::{HeaderValue, Method, header};
+use poem::web::cookie::{Cookie, SameSite};
+use poem::{FromRequest, Request, RequestBody};
+use portico_platform::TenantDb;
+use portico_platform::ids::MemberId;
+use portico_platform::token::constant_time_eq;
+use portico_tenants::audit::{self, AuditEvent};
+use portico_tenants::members::{self, Member};
+use portico_tenants::sessions::{self, ActiveSession, NewSession, PrincipalKind, SessionPolicy};
+use portico_tenants::throttle::{self, ThrottleKeys, ThrottlePolicy};
+use portico_tenants::TenantRecord;
+use secrecy::SecretString;
+
+use crate::error::ApiError;
+use crate::middleware::{RequestHost, is_same_origin_request};
+use crate::state::AppState;
+
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.is_https() { "__Host-portico_session" } else { "portico_session" }
+}
+
+pub fn session_policy(state: &AppState) -> SessionPolicy {
+    SessionPolicy {
+        idle: Duration::from_secs(state.settings.auth.session_idle_secs),
+        absolute: Duration::from_secs(state.settings.auth.session_absolute_secs),
+    }
+}
+
+pub fn throttle_policy(state: &AppState) -> ThrottlePolicy {
+    let a = &state.settings.auth;
+    ThrottlePolicy {
+        account_max_failures: a.account_max_failures,
+        account_window: Duration::from_secs(a.account_window_secs),
+        lockout_base: Duration::from_secs(a.lockout_base_secs),
+        lockout_max: Duration::from_secs(a.lockout_max_secs),
+        ip_max_failures: a.ip_max_failures,
+        ip_window: Duration::from_secs(a.ip_window_secs),
+    }
+}
+
+/// The host-only session cookie: `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and
+/// `Secure` with the `__Host-` prefix when served over https.
+pub fn session_cookie(state: &AppState, value: &str) -> Cookie {
+    let mut cookie = Cookie::new_with_str(session_cookie_name(state), value);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_secure(state.settings.is_https());
+    cookie.set_max_age(Duration::from_secs(state.settings.auth.session_absolute_secs));
+    cookie
+}
+
+/// The client's address: the peer, or — behind `auth.trusted_proxy_hops` proxies — the address
+/// the outermost trusted proxy saw in `X-Forwarded-For`.
+pub fn client_ip(req: &Request, state: &AppState) -> Option<String> {
+    let hops = state.settings.auth.trusted_proxy_hops as usize;
+    if hops > 0 {
+        let forwarded: Vec<String> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_owned()))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if forwarded.len() >= hops {
+            return forwarded.get(forwarded.len() - hops).cloned();
+        }
+    }
+    req.remote_addr().as_socket_addr().map(|addr| addr.ip().to_string())
+}
+
+pub fn firm_of(req: &Request) -> Option<TenantRecord> {
+    match req.data::<RequestHost>() {
+        Some(RequestHost::Firm(tenant)) => Some(tenant.clone()),
+        _ => None,
+    }
+}
+
+/// How the caller presented its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presented {
+    Cookie,
+    Bearer,
+}
+
+/// The session token from `Authorization: Bearer …` or the session cookie.
+pub fn presented_token(req: &Request, state: &AppState) -> Option<(String, Presented)> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ")
+    {
+        return Some((token.trim().to_owned(), Presented::Bearer));
+    }
+    req.cookie()
+        .get(session_cookie_name(state))
+        .map(|c| (c.value_str().to_owned(), Presented::Cookie))
+}
+
+/// A signed-in member on their firm's host.
+#[derive(Clone)]
+pub struct MemberCtx {
+    pub tenant: TenantRecord,
+    pub db: TenantDb,
+    pub member: Member,
+    pub session: ActiveSession,
+    pub presented: Presented,
+    pub ip: Option<String>,
+}
+
+impl MemberCtx {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.member.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only administrators can do this"))
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AuthFailure {
+    /// Not a firm host: the route does not exist here.
+    NotFound,
+    Unauthenticated,
+    Csrf,
+    Internal(String),
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::NotFound => ApiError::not_found(),
+            AuthFailure::Unauthenticated => ApiError::unauthorized(),
+            AuthFailure::Csrf => ApiError::forbidden(
+                "cross-site request refused: send the X-CSRF-Token header from the same origin",
+            ),
+            AuthFailure::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// Resolves the member behind the request's session. `csrf_token` is what the request
+/// carried for cookie-authenticated unsafe methods (header or form field); `None` means
+/// "checked by the caller" and is only passed for safe methods.
+pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<MemberCtx, AuthFailure> {
+    let tenant = firm_of(req).ok_or(AuthFailure::NotFound)?;
+    let (token, presented) = presented_token(req, state).ok_or(AuthFailure::Unauthenticated)?;
+    let db = state.db.tenant(tenant.id);
+    let session = sessions::lookup(&db, &token, session_policy(state))
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?
+        .ok_or(AuthFailure::Unauthenticated)?;
+    if session.principal_kind != PrincipalKind::Member {
+        return Err(AuthFailure::Unauthenticated);
+    }
+    let tx = db.read().await.map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let member = members::get(&tx, MemberId::from_uuid(session.principal_id))
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    tx.commit().await.map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let member = member.filter(|m| m.active).ok_or(AuthFailure::Unauthenticated)?;
+    Ok(MemberCtx { ip: client_ip(req, state), tenant, db, member, session, presented })
+}
+
+/// Cookie-authenticated unsafe requests must come from the firm's own origin and carry the
+/// session's CSRF token. Bearer tokens are not sent by browsers on their own, so they need
+/// neither.
+pub fn check_csrf(req: &Request, ctx: &MemberCtx, presented_csrf: Option<&str>) -> Result<(), AuthFailure> {
+    if ctx.presented == Presented::Bearer || is_safe(req.method()) {
+        return Ok(());
+    }
+    let token_ok = presented_csrf.is_some_and(|t| constant_time_eq(t, &ctx.session.csrf_token));
+    if token_ok && is_same_origin_request(req, &ctx.tenant.portal_url) {
+        Ok(())
+    } else {
+        Err(AuthFailure::Csrf)
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The API extractor: a member session with CSRF checked from the `X-CSRF-Token` header.
+pub struct FirmMember(pub MemberCtx);
+
+impl<'a> FromRequest<'a> for FirmMember {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let Some(state) = req.data::<AppState>() else {
+            return Err(ApiError::internal("application state missing").into());
+        };
+        let ctx = authenticate_member(req, state).await.map_err(ApiError::from)?;
+        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        check_csrf(req, &ctx, header).map_err(ApiError::from)?;
+        Ok(FirmMember(ctx))
+    }
+}
+
+#[derive(Debug)]
+pub enum LoginError {
+    /// Wrong email or password, or an inactive account: one answer for all.
+    Invalid,
+    Locked(Duration),
+    Internal(String),
+}
+
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::Invalid => ApiError::new(
+                poem::http::StatusCode::UNAUTHORIZED,
+                "The email or password is not correct.",
+            ),
+            LoginError::Locked(wait) => ApiError::too_many_requests(wait.as_secs().max(1)),
+            LoginError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> LoginError {
+    LoginError::Internal(err.to_string())
+}
+
+/// Verifies a member's email and password under the throttling rules and starts a session.
+pub async fn sign_in_member(
+    state: &AppState,
+    tenant: &TenantRecord,
+    email: &str,
+    password: &SecretString,
+    ip: Option<String>,
+) -> Result<(Member, NewSession), LoginError> {
+    let db = state.db.tenant(tenant.id);
+    let email = email.trim().to_lowercase();
+    let keys = ThrottleKeys::new("member", &email, ip.as_deref());
+    if let Some(wait) = throttle::locked_for(&db, &keys).await.map_err(internal)? {
+        tracing::warn!(tenant = %tenant.slug, "sign-in refused: throttled");
+        return Err(LoginError::Locked(wait));
+    }
+    let tx = db.read().await.map_err(internal)?;
+    let found = members::credentials_by_email(&tx, &email).await.map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    let (member, hash) = match found {
+        Some((member, hash)) => (Some(member), hash),
+        None => (None, None),
+    };
+    // Unknown accounts and accounts without a password verify against a dummy hash, so the
+    // answer takes the same time whether or not the email exists.
+    let verified = state.passwords.verify(hash.as_deref(), password).await;
+    let member = match member {
+        Some(member) if verified && member.active => member,
+        _ => {
+            throttle::record_failure(&db, &keys, &throttle_policy(state)).await.map_err(internal)?;
+            return Err(LoginError::Invalid);
+        }
+    };
+    throttle::clear_account(&db, &keys).await.map_err(internal)?;
+    let tx = db.write().await.map_err(internal)?;
+    let session = sessions::create(&tx, PrincipalKind::Member, member.id.as_uuid(), ip.clone(), session_policy(state))
+        .await
+        .map_err(internal)?;
+    members::record_login(&tx, member.id).await.map_err(internal)?;
+    audit::record(
+        &tx,
+        AuditEvent {
+            actor: member.actor(),
+            action: "member.signed_in",
+            target_kind: "member",
+            target_id: Some(member.id.to_string()),
+            ip,
+            detail: None,
+        },
+    )
+    .await
+    .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    Ok((member, session))
+}
+
+/// Pages that carry a single-use token in their URL must not leak it through the Referer
+/// header or a shared cache.
+pub fn protect_token_page(response: &mut poem::Response) {
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
