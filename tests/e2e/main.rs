@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod cli;
 mod directory;
 mod firm_auth;

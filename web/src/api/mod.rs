@@ -1,5 +1,6 @@
 //! The JSON API (poem-openapi), served under `/api/v1`, documented at `/api/openapi.json`.
 
+pub mod firm_audit;
 pub mod firm_auth;
 pub mod firm_directory;
 pub mod firm_members;
@@ -24,6 +25,8 @@ pub enum ApiTags {
     FirmOptions,
     /// Contacts, files (matters) and the people on them.
     FirmDirectory,
+    /// Firm administrators: the audit trail.
+    FirmAudit,
 }
 
 pub type Apis = (
@@ -32,6 +35,7 @@ pub type Apis = (
     firm_members::FirmMembersApi,
     firm_options::FirmOptionsApi,
     firm_directory::FirmDirectoryApi,
+    firm_audit::FirmAuditApi,
 );
 
 pub fn service(version: &str) -> OpenApiService<Apis, ()> {
@@ -42,6 +46,7 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
             firm_members::FirmMembersApi,
             firm_options::FirmOptionsApi,
             firm_directory::FirmDirectoryApi,
+            firm_audit::FirmAuditApi,
         ),
         "Portico",
         version,
