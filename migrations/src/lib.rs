@@ -7,6 +7,7 @@
 
 mod m0001_foundation;
 mod m0002_firm_workspace;
+mod m0003_portal_access;
 mod sql;
 
 use sea_orm_migration::prelude::*;
@@ -20,7 +21,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_firm_workspace::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_firm_workspace::Migration),
+            Box::new(m0003_portal_access::Migration),
+        ]
     }
 }
 
@@ -28,6 +33,8 @@ impl MigratorTrait for Migrator {
 /// removes its rows. A test checks this list against the database catalogue, so a new table
 /// cannot be forgotten by firm deletion or by row-level security.
 pub const TENANT_TABLES: &[&str] = &[
+    "portal_file_share",
+    "portal_account",
     "matter_person",
     "matter_member",
     "matter",

@@ -68,6 +68,10 @@ typed_id!(
     AuditId,
     /// An operator console session.
     OperatorSessionId,
+    /// A person or company in a firm's address book.
+    ContactId,
+    /// A file (legal matter); stored in the `matter` table.
+    FileId,
 );
 
 #[cfg(test)]

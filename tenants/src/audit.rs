@@ -20,6 +20,11 @@ pub enum Actor {
         id: MemberId,
         name: String,
     },
+    /// A client signed in to the Portal (identified by their contact).
+    Client {
+        contact_id: uuid::Uuid,
+        name: String,
+    },
     /// Something Portico did by itself (onboarding steps, jobs).
     System(&'static str),
 }
@@ -29,6 +34,7 @@ impl Actor {
         match self {
             Actor::Operator => "operator",
             Actor::Member { .. } => "member",
+            Actor::Client { .. } => "client",
             Actor::System(_) => "system",
         }
     }
@@ -36,6 +42,7 @@ impl Actor {
     fn id(&self) -> Option<uuid::Uuid> {
         match self {
             Actor::Member { id, .. } => Some(id.as_uuid()),
+            Actor::Client { contact_id, .. } => Some(*contact_id),
             _ => None,
         }
     }
@@ -43,7 +50,7 @@ impl Actor {
     fn label(&self) -> String {
         match self {
             Actor::Operator => "Platform operator".to_owned(),
-            Actor::Member { name, .. } => name.clone(),
+            Actor::Member { name, .. } | Actor::Client { name, .. } => name.clone(),
             Actor::System(what) => format!("Portico ({what})"),
         }
     }

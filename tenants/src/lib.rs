@@ -2,12 +2,15 @@
 
 pub mod audit;
 pub mod bootstrap;
+pub mod contacts;
 pub mod entity;
+pub mod files;
 pub mod host;
 pub mod members;
 pub mod operator;
 pub mod options;
 pub mod passwords;
+pub mod portal_access;
 pub mod registry;
 pub mod resolver;
 pub mod sessions;

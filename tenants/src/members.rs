@@ -5,7 +5,6 @@
 use chrono::{DateTime, Duration, Utc};
 use portico_platform::ids::MemberId;
 use portico_platform::mail::{self, EnqueueError, OutgoingEmail};
-use portico_platform::token::{TokenHash, looks_like_token};
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -13,13 +12,13 @@ use sea_orm::{
     QueryOrder, SqlErr,
 };
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
-use crate::entity::{auth_token, member};
+use crate::entity::member;
 use crate::registry::normalize_email;
 use crate::sessions::{self, PrincipalKind};
 use crate::tokens::{self, TokenPurpose};
+pub use crate::tokens::LinkError;
 
 /// A member as the rest of the product sees it (never the password hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -289,23 +288,13 @@ pub async fn update(
     Ok(updated.into())
 }
 
-/// Why a setup or reset link cannot be used. Deliberately one message: an attacker learns
-/// nothing from it.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    #[error("this link has expired or has already been used")]
-    Unusable,
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
-
 /// The member a still-usable link of `purpose` belongs to.
 pub async fn member_for_link(
     tx: &TenantTx,
     purpose: TokenPurpose,
     presented: &str,
 ) -> Result<Member, LinkError> {
-    let token = usable_token(tx, purpose, presented).await?;
+    let token = tokens::peek(tx, purpose, presented).await?;
     let row = member::Entity::scoped(tx)
         .filter(member::Column::Id.eq(token.subject_id))
         .filter(member::Column::Active.eq(true))
@@ -313,24 +302,6 @@ pub async fn member_for_link(
         .await?
         .ok_or(LinkError::Unusable)?;
     Ok(row.into())
-}
-
-async fn usable_token(
-    tx: &TenantTx,
-    purpose: TokenPurpose,
-    presented: &str,
-) -> Result<auth_token::Model, LinkError> {
-    if !looks_like_token(presented) {
-        return Err(LinkError::Unusable);
-    }
-    auth_token::Entity::scoped(tx)
-        .filter(auth_token::Column::TokenHash.eq(TokenHash::of(presented).as_str()))
-        .filter(auth_token::Column::Purpose.eq(purpose.as_str()))
-        .filter(auth_token::Column::UsedAt.is_null())
-        .filter(auth_token::Column::ExpiresAt.gt(Utc::now()))
-        .one(tx.conn())
-        .await?
-        .ok_or(LinkError::Unusable)
 }
 
 /// Uses a setup or reset link: marks it used (only if still unused, so two concurrent uses
@@ -343,18 +314,9 @@ pub async fn set_password_with_link(
     password_hash: String,
     ip: Option<String>,
 ) -> Result<Member, LinkError> {
-    let token = usable_token(tx, purpose, presented).await?;
+    let token = tokens::consume(tx, purpose, presented).await?;
     let now = Utc::now();
-    let claimed = auth_token::Entity::scoped_update(tx)
-        .col_expr(auth_token::Column::UsedAt, Expr::value(Some(now)))
-        .filter(auth_token::Column::Id.eq(token.id))
-        .filter(auth_token::Column::UsedAt.is_null())
-        .exec(tx.conn())
-        .await?;
-    if claimed.rows_affected != 1 {
-        return Err(LinkError::Unusable);
-    }
-    revoke_links(tx, token.subject_id).await?;
+    tokens::revoke(tx, token.subject_id, &[TokenPurpose::MemberSetup, TokenPurpose::MemberReset]).await?;
     let updated = member::Entity::scoped_update(tx)
         .col_expr(member::Column::PasswordHash, Expr::value(Some(password_hash)))
         .col_expr(member::Column::UpdatedAt, Expr::value(now))
@@ -380,18 +342,6 @@ pub async fn set_password_with_link(
     )
     .await?;
     Ok(member)
-}
-
-/// Every unused setup/reset link of a member stops working (a new link, or a password change).
-async fn revoke_links(tx: &TenantTx, member_id: Uuid) -> Result<(), DbErr> {
-    auth_token::Entity::scoped_update(tx)
-        .col_expr(auth_token::Column::UsedAt, Expr::value(Some(Utc::now())))
-        .filter(auth_token::Column::SubjectId.eq(member_id))
-        .filter(auth_token::Column::UsedAt.is_null())
-        .filter(auth_token::Column::Purpose.is_in([TokenPurpose::MemberSetup.as_str(), TokenPurpose::MemberReset.as_str()]))
-        .exec(tx.conn())
-        .await?;
-    Ok(())
 }
 
 /// Queues a reset email if `email` belongs to an active member with a password. Says nothing

@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use portico_platform::ids::TokenId;
-use portico_platform::token::RawToken;
+use portico_platform::token::{RawToken, TokenHash, looks_like_token};
 use portico_platform::{Backend, TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -18,6 +18,11 @@ use crate::entity::auth_token::{self, Column};
 pub enum TokenPurpose {
     MemberSetup,
     MemberReset,
+    /// A client's invitation to the Portal.
+    ClientInvitation,
+    ClientReset,
+    /// Confirms a new login email of a client.
+    ClientEmailChange,
 }
 
 impl TokenPurpose {
@@ -25,8 +30,64 @@ impl TokenPurpose {
         match self {
             TokenPurpose::MemberSetup => "member_setup",
             TokenPurpose::MemberReset => "member_reset",
+            TokenPurpose::ClientInvitation => "client_invitation",
+            TokenPurpose::ClientReset => "client_reset",
+            TokenPurpose::ClientEmailChange => "client_email_change",
         }
     }
+}
+
+/// Why a link cannot be used. Deliberately one answer for expired, used, revoked and forged
+/// links: an attacker learns nothing from it.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("this link has expired or has already been used")]
+    Unusable,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The still-usable token row for a presented link (not consumed).
+pub async fn peek(tx: &TenantTx, purpose: TokenPurpose, presented: &str) -> Result<auth_token::Model, LinkError> {
+    if !looks_like_token(presented) {
+        return Err(LinkError::Unusable);
+    }
+    auth_token::Entity::scoped(tx)
+        .filter(Column::TokenHash.eq(TokenHash::of(presented).as_str()))
+        .filter(Column::Purpose.eq(purpose.as_str()))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(Utc::now()))
+        .one(tx.conn())
+        .await?
+        .ok_or(LinkError::Unusable)
+}
+
+/// Uses a link: marks it used only if it still is unused, so two concurrent uses cannot both
+/// succeed. Returns the row (its `subject_id` says whose link it was).
+pub async fn consume(tx: &TenantTx, purpose: TokenPurpose, presented: &str) -> Result<auth_token::Model, LinkError> {
+    let token = peek(tx, purpose, presented).await?;
+    let claimed = auth_token::Entity::scoped_update(tx)
+        .col_expr(Column::UsedAt, Expr::value(Some(Utc::now())))
+        .filter(Column::Id.eq(token.id))
+        .filter(Column::UsedAt.is_null())
+        .exec(tx.conn())
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(LinkError::Unusable);
+    }
+    Ok(token)
+}
+
+/// Every unused link of `subject` with one of `purposes` stops working.
+pub async fn revoke(tx: &TenantTx, subject: Uuid, purposes: &[TokenPurpose]) -> Result<(), DbErr> {
+    auth_token::Entity::scoped_update(tx)
+        .col_expr(Column::UsedAt, Expr::value(Some(Utc::now())))
+        .filter(Column::SubjectId.eq(subject))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::Purpose.is_in(purposes.iter().map(|p| p.as_str())))
+        .exec(tx.conn())
+        .await?;
+    Ok(())
 }
 
 /// Issues a token for `subject`, revoking any earlier unused one of the same purpose (a new

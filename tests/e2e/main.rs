@@ -15,4 +15,5 @@ mod lifecycle;
 mod onboarding;
 mod operator_console;
 mod outbox;
+mod portal_access;
 mod postgres_isolation;

@@ -20,7 +20,7 @@ use portico_tenants::{Registry, TenantResolver};
 
 use crate::metrics::Metrics;
 use crate::middleware::{error_response, host_gate, security_headers, telemetry};
-use crate::pages::{firm, infra, operator, portal};
+use crate::pages::{client, firm, infra, operator, portal};
 use crate::state::{AppState, Inner};
 use crate::templates::Templates;
 
@@ -169,8 +169,13 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/api/docs", api.swagger_ui())
         .nest("/api/v1", crate::api::endpoint(version))
         .at("/", get(crate::pages::home))
-        .at("/login", post(operator::login))
-        .at("/logout", post(operator::logout))
+        .at("/login", post(crate::pages::login))
+        .at("/logout", post(crate::pages::logout))
+        .at("/help", get(client::help_form).post(client::help))
+        .at("/reset/:token", get(client::reset_form).post(client::reset))
+        .at("/invitations/:token", get(client::invitation_form).post(client::accept_invitation))
+        .at("/verify-email/:token", get(client::verify_email_form).post(client::verify_email))
+        .at("/files/:id", get(client::file))
         .at("/tenants", post(operator::create_tenant))
         .at("/tenants/:slug/suspend", post(operator::suspend_tenant))
         .at(

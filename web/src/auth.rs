@@ -7,7 +7,9 @@ use std::time::Duration;
 use poem::http::{HeaderValue, Method, header};
 use poem::web::cookie::{Cookie, SameSite};
 use poem::{FromRequest, Request, RequestBody};
-use portico_platform::TenantDb;
+use std::future::Future;
+
+use portico_platform::{TenantDb, TenantTx};
 use portico_platform::ids::MemberId;
 use portico_platform::token::constant_time_eq;
 use portico_tenants::audit::{self, AuditEvent};
@@ -15,6 +17,7 @@ use portico_tenants::members::{self, Member};
 use portico_tenants::sessions::{self, ActiveSession, NewSession, PrincipalKind, SessionPolicy};
 use portico_tenants::throttle::{self, ThrottleKeys, ThrottlePolicy};
 use portico_tenants::TenantRecord;
+use sea_orm::DbErr;
 use secrecy::SecretString;
 
 use crate::error::ApiError;
@@ -145,10 +148,12 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
-/// Resolves the member behind the request's session. `csrf_token` is what the request
-/// carried for cookie-authenticated unsafe methods (header or form field); `None` means
-/// "checked by the caller" and is only passed for safe methods.
-pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<MemberCtx, AuthFailure> {
+/// The live session of `kind` behind the request, on the request's firm host.
+pub async fn resolve_session(
+    req: &Request,
+    state: &AppState,
+    kind: PrincipalKind,
+) -> Result<(TenantRecord, TenantDb, ActiveSession, Presented), AuthFailure> {
     let tenant = firm_of(req).ok_or(AuthFailure::NotFound)?;
     let (token, presented) = presented_token(req, state).ok_or(AuthFailure::Unauthenticated)?;
     let db = state.db.tenant(tenant.id);
@@ -156,9 +161,15 @@ pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<Memb
         .await
         .map_err(|e| AuthFailure::Internal(e.to_string()))?
         .ok_or(AuthFailure::Unauthenticated)?;
-    if session.principal_kind != PrincipalKind::Member {
+    if session.principal_kind != kind {
         return Err(AuthFailure::Unauthenticated);
     }
+    Ok((tenant, db, session, presented))
+}
+
+/// Resolves the member behind the request's session (CSRF is checked separately).
+pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<MemberCtx, AuthFailure> {
+    let (tenant, db, session, presented) = resolve_session(req, state, PrincipalKind::Member).await?;
     let tx = db.read().await.map_err(|e| AuthFailure::Internal(e.to_string()))?;
     let member = members::get(&tx, MemberId::from_uuid(session.principal_id))
         .await
@@ -172,11 +183,22 @@ pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<Memb
 /// session's CSRF token. Bearer tokens are not sent by browsers on their own, so they need
 /// neither.
 pub fn check_csrf(req: &Request, ctx: &MemberCtx, presented_csrf: Option<&str>) -> Result<(), AuthFailure> {
-    if ctx.presented == Presented::Bearer || is_safe(req.method()) {
+    check_session_csrf(req, ctx.presented, &ctx.session, &ctx.tenant, presented_csrf)
+}
+
+/// The CSRF rule for any session (members and clients alike).
+pub fn check_session_csrf(
+    req: &Request,
+    presented: Presented,
+    session: &ActiveSession,
+    tenant: &TenantRecord,
+    presented_csrf: Option<&str>,
+) -> Result<(), AuthFailure> {
+    if presented == Presented::Bearer || is_safe(req.method()) {
         return Ok(());
     }
-    let token_ok = presented_csrf.is_some_and(|t| constant_time_eq(t, &ctx.session.csrf_token));
-    if token_ok && is_same_origin_request(req, &ctx.tenant.portal_url) {
+    let token_ok = presented_csrf.is_some_and(|t| constant_time_eq(t, &session.csrf_token));
+    if token_ok && is_same_origin_request(req, &tenant.portal_url) {
         Ok(())
     } else {
         Err(AuthFailure::Csrf)
@@ -227,33 +249,93 @@ fn internal(err: impl std::fmt::Display) -> LoginError {
     LoginError::Internal(err.to_string())
 }
 
-/// Verifies a member's email and password under the throttling rules and starts a session.
-pub async fn sign_in_member(
+/// One kind of account that signs in with an email and a password.
+pub trait AccountKind {
+    type Account: Send + Sync;
+    /// Separates the throttling counters of members and clients.
+    const SCOPE: &'static str;
+    const PRINCIPAL: PrincipalKind;
+
+    /// The account for an email, with its stored hash (`None`: no password yet).
+    fn credentials(
+        tx: &TenantTx,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<(Self::Account, Option<String>)>, DbErr>> + Send;
+    /// Whether the account may sign in at all (checked after verifying, so timing is equal).
+    fn may_sign_in(account: &Self::Account) -> bool;
+    fn principal_id(account: &Self::Account) -> uuid::Uuid;
+    /// Records the sign-in (last login, audit) in the session's transaction.
+    fn signed_in(
+        tx: &TenantTx,
+        account: &Self::Account,
+        ip: Option<String>,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send;
+}
+
+/// Firm members.
+pub struct Members;
+
+impl AccountKind for Members {
+    type Account = Member;
+    const SCOPE: &'static str = "member";
+    const PRINCIPAL: PrincipalKind = PrincipalKind::Member;
+
+    async fn credentials(tx: &TenantTx, email: &str) -> Result<Option<(Member, Option<String>)>, DbErr> {
+        members::credentials_by_email(tx, email).await
+    }
+
+    fn may_sign_in(account: &Member) -> bool {
+        account.active
+    }
+
+    fn principal_id(account: &Member) -> uuid::Uuid {
+        account.id.as_uuid()
+    }
+
+    async fn signed_in(tx: &TenantTx, member: &Member, ip: Option<String>) -> Result<(), DbErr> {
+        members::record_login(tx, member.id).await?;
+        audit::record(
+            tx,
+            AuditEvent {
+                actor: member.actor(),
+                action: "member.signed_in",
+                target_kind: "member",
+                target_id: Some(member.id.to_string()),
+                ip,
+                detail: None,
+            },
+        )
+        .await
+    }
+}
+
+/// Verifies an email and password under the throttling rules and starts a session.
+pub async fn sign_in<K: AccountKind>(
     state: &AppState,
     tenant: &TenantRecord,
     email: &str,
     password: &SecretString,
     ip: Option<String>,
-) -> Result<(Member, NewSession), LoginError> {
+) -> Result<(K::Account, NewSession), LoginError> {
     let db = state.db.tenant(tenant.id);
     let email = email.trim().to_lowercase();
-    let keys = ThrottleKeys::new("member", &email, ip.as_deref());
+    let keys = ThrottleKeys::new(K::SCOPE, &email, ip.as_deref());
     if let Some(wait) = throttle::locked_for(&db, &keys).await.map_err(internal)? {
-        tracing::warn!(tenant = %tenant.slug, "sign-in refused: throttled");
+        tracing::warn!(tenant = %tenant.slug, scope = K::SCOPE, "sign-in refused: throttled");
         return Err(LoginError::Locked(wait));
     }
     let tx = db.read().await.map_err(internal)?;
-    let found = members::credentials_by_email(&tx, &email).await.map_err(internal)?;
+    let found = K::credentials(&tx, &email).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
-    let (member, hash) = match found {
-        Some((member, hash)) => (Some(member), hash),
+    let (account, hash) = match found {
+        Some((account, hash)) => (Some(account), hash),
         None => (None, None),
     };
     // Unknown accounts and accounts without a password verify against a dummy hash, so the
     // answer takes the same time whether or not the email exists.
     let verified = state.passwords.verify(hash.as_deref(), password).await;
-    let member = match member {
-        Some(member) if verified && member.active => member,
+    let account = match account {
+        Some(account) if verified && K::may_sign_in(&account) => account,
         _ => {
             throttle::record_failure(&db, &keys, &throttle_policy(state)).await.map_err(internal)?;
             return Err(LoginError::Invalid);
@@ -261,25 +343,23 @@ pub async fn sign_in_member(
     };
     throttle::clear_account(&db, &keys).await.map_err(internal)?;
     let tx = db.write().await.map_err(internal)?;
-    let session = sessions::create(&tx, PrincipalKind::Member, member.id.as_uuid(), ip.clone(), session_policy(state))
+    let session = sessions::create(&tx, K::PRINCIPAL, K::principal_id(&account), ip.clone(), session_policy(state))
         .await
         .map_err(internal)?;
-    members::record_login(&tx, member.id).await.map_err(internal)?;
-    audit::record(
-        &tx,
-        AuditEvent {
-            actor: member.actor(),
-            action: "member.signed_in",
-            target_kind: "member",
-            target_id: Some(member.id.to_string()),
-            ip,
-            detail: None,
-        },
-    )
-    .await
-    .map_err(internal)?;
+    K::signed_in(&tx, &account, ip).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
-    Ok((member, session))
+    Ok((account, session))
+}
+
+/// [`sign_in`] for firm members.
+pub async fn sign_in_member(
+    state: &AppState,
+    tenant: &TenantRecord,
+    email: &str,
+    password: &SecretString,
+    ip: Option<String>,
+) -> Result<(Member, NewSession), LoginError> {
+    sign_in::<Members>(state, tenant, email, password, ip).await
 }
 
 /// Pages that carry a single-use token in their URL must not leak it through the Referer

@@ -5,12 +5,14 @@ pub mod app;
 pub mod audit_query;
 pub mod auth;
 pub mod cli;
+pub mod client_auth;
 pub mod error;
 pub mod firm_accounts;
 pub mod firm_options;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod portal_accounts;
 pub mod state;
 pub mod templates;
 

@@ -10,6 +10,8 @@ pub mod matter_member;
 pub mod matter_person;
 pub mod member;
 pub mod operator_session;
+pub mod portal_account;
+pub mod portal_file_share;
 pub mod session;
 pub mod tenant;
 
@@ -23,5 +25,7 @@ portico_platform::tenant_scoped!(
     crate::entity::matter_member,
     crate::entity::matter_person,
     crate::entity::member,
+    crate::entity::portal_account,
+    crate::entity::portal_file_share,
     crate::entity::session,
 );

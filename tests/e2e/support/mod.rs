@@ -3,6 +3,7 @@
 //! role), with an HTTP client that resolves every host name to loopback.
 
 pub mod firm;
+pub mod portal;
 pub mod postgres;
 pub mod smtp;
 

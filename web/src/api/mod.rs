@@ -5,7 +5,9 @@ pub mod firm_auth;
 pub mod firm_directory;
 pub mod firm_members;
 pub mod firm_options;
+pub mod firm_portal;
 pub mod platform;
+pub mod portal;
 pub mod views;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response};
@@ -27,6 +29,10 @@ pub enum ApiTags {
     FirmDirectory,
     /// Firm administrators: the audit trail.
     FirmAudit,
+    /// Firm members: clients' Portal access (Manage Portal) and files' Portal view.
+    FirmPortal,
+    /// Clients: invitations, sign-in, password reset, shared files (firm hosts).
+    Portal,
 }
 
 pub type Apis = (
@@ -36,6 +42,8 @@ pub type Apis = (
     firm_options::FirmOptionsApi,
     firm_directory::FirmDirectoryApi,
     firm_audit::FirmAuditApi,
+    firm_portal::FirmPortalApi,
+    portal::PortalApi,
 );
 
 pub fn service(version: &str) -> OpenApiService<Apis, ()> {
@@ -47,6 +55,8 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
             firm_options::FirmOptionsApi,
             firm_directory::FirmDirectoryApi,
             firm_audit::FirmAuditApi,
+            firm_portal::FirmPortalApi,
+            portal::PortalApi,
         ),
         "Portico",
         version,

@@ -137,17 +137,7 @@ pub struct LoginForm {
 }
 
 /// `POST /login` on the base domain.
-#[handler]
-pub async fn login(
-    req: &Request,
-    state: Data<&AppState>,
-    host: Data<&RequestHost>,
-    jar: &CookieJar,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    if !matches!(host.0, RequestHost::Operator) {
-        return not_found(&state);
-    }
+pub async fn login_with(req: &Request, state: &AppState, jar: &CookieJar, form: LoginForm) -> Response {
     if !is_same_origin_request(req, &state.settings.operator_url()) {
         return state
             .templates
@@ -216,14 +206,9 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-#[handler]
-pub async fn logout(
-    req: &Request,
-    state: Data<&AppState>,
-    host: Data<&RequestHost>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    match authorize_form(req, &state, &host, &form.csrf).await {
+/// `POST /logout` on the base domain.
+pub async fn logout_with(req: &Request, state: &AppState, form: CsrfForm) -> Response {
+    match authorize_form(req, state, &RequestHost::Operator, &form.csrf).await {
         Ok((cookie, _)) => {
             if let Err(err) = operator::end(&state.db, &cookie).await {
                 tracing::error!(error = %err, "operator sign-out failed");

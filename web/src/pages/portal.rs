@@ -11,19 +11,6 @@ use crate::firm_options;
 use crate::middleware::RequestHost;
 use crate::state::AppState;
 
-pub async fn client_login_page(state: &AppState, tenant: &TenantRecord) -> Response {
-    let options = firm_options::options(state, tenant).await;
-    state.templates.page(
-        "client_login.html",
-        StatusCode::OK,
-        minijinja::context! {
-            firm_name => options.portal_name(&tenant.name),
-            branded => true,
-            has_logo => options.has_logo,
-        },
-    )
-}
-
 /// `/branding.css`: the firm's accent colour as a CSS variable. A stylesheet rather than an
 /// inline style keeps the Content-Security-Policy strict (`style-src 'self'`).
 #[handler]

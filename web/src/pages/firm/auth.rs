@@ -241,9 +241,10 @@ async fn link_submit(req: &Request, state: &AppState, page: &LinkPage, token: &s
     }
     let password = SecretString::from(form.password);
     let ip = client_ip(req, state);
-    let result = match page.purpose {
-        TokenPurpose::MemberSetup => firm_accounts::complete_setup(state, &tenant, token, &password, ip).await,
-        TokenPurpose::MemberReset => firm_accounts::complete_reset(state, &tenant, token, &password, ip).await,
+    let result = if page.purpose == TokenPurpose::MemberSetup {
+        firm_accounts::complete_setup(state, &tenant, token, &password, ip).await
+    } else {
+        firm_accounts::complete_reset(state, &tenant, token, &password, ip).await
     };
     match result {
         Ok(_) => {

@@ -1,0 +1,99 @@
+//! Client sessions: the same session, cookie, CSRF and throttling rules as members, for
+//! Portal accounts. A client session exists only in its firm's tables, so it is refused on any
+//! other firm's host.
+
+use poem::{FromRequest, Request, RequestBody};
+use portico_platform::{TenantDb, TenantTx};
+use portico_tenants::TenantRecord;
+use portico_tenants::audit::{self, AuditEvent};
+use portico_tenants::portal_access::{self, Client};
+use portico_tenants::sessions::{ActiveSession, PrincipalKind};
+use sea_orm::DbErr;
+
+use crate::auth::{AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, resolve_session};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Portal clients.
+pub struct Clients;
+
+impl AccountKind for Clients {
+    type Account = Client;
+    const SCOPE: &'static str = "client";
+    const PRINCIPAL: PrincipalKind = PrincipalKind::Client;
+
+    async fn credentials(tx: &TenantTx, email: &str) -> Result<Option<(Client, Option<String>)>, DbErr> {
+        portal_access::credentials_by_email(tx, email).await
+    }
+
+    fn may_sign_in(_client: &Client) -> bool {
+        // Only active accounts are returned by `credentials`.
+        true
+    }
+
+    fn principal_id(client: &Client) -> uuid::Uuid {
+        client.account_id
+    }
+
+    async fn signed_in(tx: &TenantTx, client: &Client, ip: Option<String>) -> Result<(), DbErr> {
+        portal_access::record_login(tx, client).await?;
+        audit::record(
+            tx,
+            AuditEvent {
+                actor: client.actor(),
+                action: "client.signed_in",
+                target_kind: "contact",
+                target_id: Some(client.contact_id.to_string()),
+                ip,
+                detail: None,
+            },
+        )
+        .await
+    }
+}
+
+/// A signed-in client on their firm's host.
+#[derive(Clone)]
+pub struct ClientCtx {
+    pub tenant: TenantRecord,
+    pub db: TenantDb,
+    pub client: Client,
+    pub session: ActiveSession,
+    pub presented: Presented,
+    pub ip: Option<String>,
+}
+
+pub async fn authenticate_client(req: &Request, state: &AppState) -> Result<ClientCtx, AuthFailure> {
+    let (tenant, db, session, presented) = resolve_session(req, state, PrincipalKind::Client).await?;
+    let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
+    let tx = db.read().await.map_err(internal)?;
+    let client = portal_access::active_client(&tx, session.principal_id).await.map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    // A disabled account's sessions were deleted; this also covers an account disabled while
+    // the lookup above was running.
+    let client = client.ok_or(AuthFailure::Unauthenticated)?;
+    // The firm switching the portal off stops clients at once; nothing is deleted.
+    if !crate::firm_options::options(state, &tenant).await.portal_enabled {
+        return Err(AuthFailure::Unauthenticated);
+    }
+    Ok(ClientCtx { ip: client_ip(req, state), tenant, db, client, session, presented })
+}
+
+pub fn check_client_csrf(req: &Request, ctx: &ClientCtx, presented_csrf: Option<&str>) -> Result<(), AuthFailure> {
+    check_session_csrf(req, ctx.presented, &ctx.session, &ctx.tenant, presented_csrf)
+}
+
+/// The API extractor: a client session, CSRF checked from `X-CSRF-Token`.
+pub struct PortalClient(pub ClientCtx);
+
+impl<'a> FromRequest<'a> for PortalClient {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let Some(state) = req.data::<AppState>() else {
+            return Err(ApiError::internal("application state missing").into());
+        };
+        let ctx = authenticate_client(req, state).await.map_err(ApiError::from)?;
+        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        check_client_csrf(req, &ctx, header).map_err(ApiError::from)?;
+        Ok(PortalClient(ctx))
+    }
+}
