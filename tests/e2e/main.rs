@@ -16,4 +16,5 @@ mod onboarding;
 mod operator_console;
 mod outbox;
 mod portal_access;
+mod portal_pages;
 mod postgres_isolation;
