@@ -8,6 +8,7 @@
 mod m0001_foundation;
 mod m0002_firm_workspace;
 mod m0003_portal_access;
+mod m0004_sharing;
 mod sql;
 
 use sea_orm_migration::prelude::*;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_firm_workspace::Migration),
             Box::new(m0003_portal_access::Migration),
+            Box::new(m0004_sharing::Migration),
         ]
     }
 }
@@ -33,6 +35,17 @@ impl MigratorTrait for Migrator {
 /// removes its rows. A test checks this list against the database catalogue, so a new table
 /// cannot be forgotten by firm deletion or by row-level security.
 pub const TENANT_TABLES: &[&str] = &[
+    "client_notice",
+    "digest_run",
+    "member_preferences",
+    "activity",
+    "custom_field_value",
+    "custom_field",
+    "task",
+    "appointment",
+    "note",
+    "document",
+    "tenant_key",
     "portal_file_share",
     "portal_account",
     "matter_person",

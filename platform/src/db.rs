@@ -36,12 +36,15 @@ pub struct Database {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SystemJob {
     MailOutbox,
+    /// The nightly digest and batched client notices.
+    Notifications,
 }
 
 impl SystemJob {
     pub fn name(self) -> &'static str {
         match self {
             SystemJob::MailOutbox => "mail_outbox",
+            SystemJob::Notifications => "notifications",
         }
     }
 }

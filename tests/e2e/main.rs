@@ -6,7 +6,9 @@ mod support;
 
 mod audit;
 mod cli;
+mod custom_fields;
 mod directory;
+mod documents;
 mod firm_auth;
 mod members;
 mod options;

@@ -156,7 +156,14 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let version = env!("CARGO_PKG_VERSION");
     let api = crate::api::service(version);
     let html_state = state.clone();
-    let firm_pages = [firm::members::routes, firm::options::routes, firm::directory::routes, firm::audit::routes];
+    let firm_pages = [
+        firm::members::routes,
+        firm::options::routes,
+        firm::directory::routes,
+        firm::audit::routes,
+        firm::documents::routes,
+        firm::custom_fields::routes,
+    ];
     let route = firm_pages.iter().fold(Route::new(), |route, add| add(route));
     route
         .at("/healthz", get(infra::healthz))

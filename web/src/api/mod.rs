@@ -1,5 +1,7 @@
 //! The JSON API (poem-openapi), served under `/api/v1`, documented at `/api/openapi.json`.
 
+pub mod custom_fields;
+pub mod documents;
 pub mod firm_audit;
 pub mod firm_auth;
 pub mod firm_directory;
@@ -33,6 +35,10 @@ pub enum ApiTags {
     FirmPortal,
     /// Clients: invitations, sign-in, password reset, shared files (firm hosts).
     Portal,
+    /// Documents on files: upload, download, Portal sharing (firm and client sides).
+    Documents,
+    /// Custom fields: definitions, values per file, Portal sharing (firm and client sides).
+    CustomFields,
 }
 
 pub type Apis = (
@@ -44,6 +50,10 @@ pub type Apis = (
     firm_audit::FirmAuditApi,
     firm_portal::FirmPortalApi,
     portal::PortalApi,
+    documents::FirmDocumentsApi,
+    documents::PortalDocumentsApi,
+    custom_fields::FirmCustomFieldsApi,
+    custom_fields::PortalCustomFieldsApi,
 );
 
 pub fn service(version: &str) -> OpenApiService<Apis, ()> {
@@ -57,6 +67,10 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
             firm_audit::FirmAuditApi,
             firm_portal::FirmPortalApi,
             portal::PortalApi,
+            documents::FirmDocumentsApi,
+            documents::PortalDocumentsApi,
+            custom_fields::FirmCustomFieldsApi,
+            custom_fields::PortalCustomFieldsApi,
         ),
         "Portico",
         version,

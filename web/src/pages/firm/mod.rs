@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod custom_fields;
+pub mod documents;
 pub mod directory;
 pub mod members;
 pub mod options;

@@ -221,6 +221,7 @@ struct PageState<'a> {
     values: (FieldValues, Vec<KindChoice>),
     has_logo: bool,
     notice: Option<&'a str>,
+    /// The message about the field named by `invalid_field`, shown in the banner and by the field.
     error: Option<String>,
     logo_error: Option<String>,
     invalid_field: &'a str,
@@ -244,7 +245,8 @@ async fn page(
             kinds => kinds,
             has_logo => view.has_logo,
             notice => view.notice,
-            error => view.error,
+            error => view.error.as_ref().map(|message| format!("Not saved: {message}")),
+            field_message => view.error,
             logo_error => view.logo_error,
             invalid => view.invalid_field,
             placeholder => SETUP_LINK_PLACEHOLDER,
@@ -314,7 +316,7 @@ async fn save_options(
                 values: values_typed(&form),
                 has_logo,
                 notice: None,
-                error: Some(format!("Not saved: {message}")),
+                error: Some(message),
                 logo_error: None,
                 invalid_field: field,
             };
