@@ -58,6 +58,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, "DROP TABLE portal_file_share; DROP TABLE portal_account").await
+        run(
+            manager,
+            "DROP TABLE portal_file_share; DROP TABLE portal_account",
+        )
+        .await
     }
 }

@@ -15,7 +15,12 @@ pub struct TenantCache<V: Clone + Send + Sync + 'static> {
 
 impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
     pub fn new(ttl: Duration, capacity: u64) -> Self {
-        Self { inner: Cache::builder().time_to_live(ttl).max_capacity(capacity).build() }
+        Self {
+            inner: Cache::builder()
+                .time_to_live(ttl)
+                .max_capacity(capacity)
+                .build(),
+        }
     }
 
     pub async fn get(&self, tenant: TenantId) -> Option<V> {

@@ -280,7 +280,10 @@ impl Settings {
             ));
         }
         if self.auth.session_idle_secs == 0 || self.auth.session_absolute_secs == 0 {
-            return Err(ConfigError::new("auth.session_idle_secs", "session timeouts must be at least 1 second"));
+            return Err(ConfigError::new(
+                "auth.session_idle_secs",
+                "session timeouts must be at least 1 second",
+            ));
         }
         if self.auth.account_max_failures == 0 || self.auth.account_max_failures > 10 {
             return Err(ConfigError::new(

@@ -1,9 +1,9 @@
 //! The audit trail: who did what to which record, per firm.
 
 use chrono::{DateTime, Utc};
+use portico_platform::TenantScoped;
 use portico_platform::ids::{AuditId, MemberId};
 use portico_platform::{TenantActiveModel, TenantTx};
-use portico_platform::TenantScoped;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter, QueryOrder, QuerySelect,
 };

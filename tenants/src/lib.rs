@@ -18,5 +18,7 @@ pub mod slug;
 pub mod throttle;
 pub mod tokens;
 
-pub use registry::{NewTenant, OnboardedTenant, Registry, RegistryError, TenantRecord, TenantStatus};
+pub use registry::{
+    NewTenant, OnboardedTenant, Registry, RegistryError, TenantRecord, TenantStatus,
+};
 pub use resolver::TenantResolver;

@@ -17,8 +17,8 @@ use crate::audit::{self, Actor, AuditEvent};
 use crate::entity::member;
 use crate::registry::normalize_email;
 use crate::sessions::{self, PrincipalKind};
-use crate::tokens::{self, TokenPurpose};
 pub use crate::tokens::LinkError;
+use crate::tokens::{self, TokenPurpose};
 
 /// A member as the rest of the product sees it (never the password hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,7 +54,10 @@ impl From<member::Model> for Member {
 
 impl Member {
     pub fn actor(&self) -> Actor {
-        Actor::Member { id: self.id, name: self.name.clone() }
+        Actor::Member {
+            id: self.id,
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -75,7 +78,9 @@ pub enum MemberError {
 impl From<EnqueueError> for MemberError {
     fn from(err: EnqueueError) -> Self {
         match err {
-            EnqueueError::BadAddress(a) => MemberError::Invalid(format!("`{a}` is not a valid email address")),
+            EnqueueError::BadAddress(a) => {
+                MemberError::Invalid(format!("`{a}` is not a valid email address"))
+            }
             EnqueueError::Db(err) => MemberError::Db(err),
         }
     }
@@ -90,7 +95,10 @@ fn map_unique(err: DbErr, email: &str) -> MemberError {
 }
 
 pub async fn list(tx: &TenantTx) -> Result<Vec<Member>, DbErr> {
-    let rows = member::Entity::scoped(tx).order_by_asc(member::Column::Name).all(tx.conn()).await?;
+    let rows = member::Entity::scoped(tx)
+        .order_by_asc(member::Column::Name)
+        .all(tx.conn())
+        .await?;
     Ok(rows.into_iter().map(Member::from).collect())
 }
 
@@ -146,8 +154,12 @@ pub async fn invite(
     ip: Option<String>,
 ) -> Result<Member, MemberError> {
     let name = required_text(&new.name, "name", 200)?;
-    let email = normalize_email(&new.email)
-        .ok_or_else(|| MemberError::Invalid(format!("email `{}` is not a valid email address", new.email.trim())))?;
+    let email = normalize_email(&new.email).ok_or_else(|| {
+        MemberError::Invalid(format!(
+            "email `{}` is not a valid email address",
+            new.email.trim()
+        ))
+    })?;
     let now = Utc::now();
     let id = MemberId::new();
     let mut row = member::ActiveModel::new_active(tx);
@@ -162,7 +174,10 @@ pub async fn invite(
     row.last_login_at = Set(None);
     row.created_at = Set(now);
     row.updated_at = Set(now);
-    let inserted = row.insert(tx.conn()).await.map_err(|e| map_unique(e, &email))?;
+    let inserted = row
+        .insert(tx.conn())
+        .await
+        .map_err(|e| map_unique(e, &email))?;
     let token = tokens::issue(tx, TokenPurpose::MemberSetup, id.as_uuid(), setup_valid_for).await?;
     let link = format!("{portal_url}/firm/setup/{}", token.reveal());
     mail::enqueue(
@@ -224,15 +239,25 @@ pub async fn update(
     if let Some(name) = patch.name {
         let name = required_text(&name, "name", 200)?;
         if name != row.name {
-            changed.insert("name".into(), serde_json::json!({"from": row.name, "to": name}));
+            changed.insert(
+                "name".into(),
+                serde_json::json!({"from": row.name, "to": name}),
+            );
             change.name = Set(name);
         }
     }
     if let Some(email) = patch.email {
-        let email = normalize_email(&email)
-            .ok_or_else(|| MemberError::Invalid(format!("email `{}` is not a valid email address", email.trim())))?;
+        let email = normalize_email(&email).ok_or_else(|| {
+            MemberError::Invalid(format!(
+                "email `{}` is not a valid email address",
+                email.trim()
+            ))
+        })?;
         if email != row.email {
-            changed.insert("email".into(), serde_json::json!({"from": row.email, "to": email}));
+            changed.insert(
+                "email".into(),
+                serde_json::json!({"from": row.email, "to": email}),
+            );
             change.email_normalized = Set(email.to_lowercase());
             change.email = Set(email);
         }
@@ -254,7 +279,11 @@ pub async fn update(
     }
     for (field, old, new) in [
         ("is_admin", row.is_admin, is_admin),
-        ("portal_rights", row.portal_rights, patch.portal_rights.unwrap_or(row.portal_rights)),
+        (
+            "portal_rights",
+            row.portal_rights,
+            patch.portal_rights.unwrap_or(row.portal_rights),
+        ),
         ("active", row.active, active),
     ] {
         if old != new {
@@ -266,7 +295,10 @@ pub async fn update(
     change.active = Set(active);
     change.updated_at = Set(Utc::now());
     let email_for_error = row.email.clone();
-    let updated = change.update(tx.conn()).await.map_err(|e| map_unique(e, &email_for_error))?;
+    let updated = change
+        .update(tx.conn())
+        .await
+        .map_err(|e| map_unique(e, &email_for_error))?;
     if before.active && !active {
         // Deactivation takes effect at once: every open session of the member ends.
         sessions::end_all(tx, PrincipalKind::Member, row.id, None).await?;
@@ -316,9 +348,17 @@ pub async fn set_password_with_link(
 ) -> Result<Member, LinkError> {
     let token = tokens::consume(tx, purpose, presented).await?;
     let now = Utc::now();
-    tokens::revoke(tx, token.subject_id, &[TokenPurpose::MemberSetup, TokenPurpose::MemberReset]).await?;
+    tokens::revoke(
+        tx,
+        token.subject_id,
+        &[TokenPurpose::MemberSetup, TokenPurpose::MemberReset],
+    )
+    .await?;
     let updated = member::Entity::scoped_update(tx)
-        .col_expr(member::Column::PasswordHash, Expr::value(Some(password_hash)))
+        .col_expr(
+            member::Column::PasswordHash,
+            Expr::value(Some(password_hash)),
+        )
         .col_expr(member::Column::UpdatedAt, Expr::value(now))
         .filter(member::Column::Id.eq(token.subject_id))
         .filter(member::Column::Active.eq(true))
@@ -328,12 +368,18 @@ pub async fn set_password_with_link(
         return Err(LinkError::Unusable);
     }
     sessions::end_all(tx, PrincipalKind::Member, token.subject_id, None).await?;
-    let member = get(tx, MemberId::from_uuid(token.subject_id)).await?.ok_or(LinkError::Unusable)?;
+    let member = get(tx, MemberId::from_uuid(token.subject_id))
+        .await?
+        .ok_or(LinkError::Unusable)?;
     audit::record(
         tx,
         AuditEvent {
             actor: member.actor(),
-            action: if purpose == TokenPurpose::MemberSetup { "member.setup_completed" } else { "member.password_reset" },
+            action: if purpose == TokenPurpose::MemberSetup {
+                "member.setup_completed"
+            } else {
+                "member.password_reset"
+            },
             target_kind: "member",
             target_id: Some(member.id.to_string()),
             ip,
@@ -353,11 +399,19 @@ pub async fn request_reset(
     firm_name: &str,
     valid_for: Duration,
 ) -> Result<bool, MemberError> {
-    let Some((member, Some(_))) = credentials_by_email(tx, email).await? else { return Ok(false) };
+    let Some((member, Some(_))) = credentials_by_email(tx, email).await? else {
+        return Ok(false);
+    };
     if !member.active {
         return Ok(false);
     }
-    let token = tokens::issue(tx, TokenPurpose::MemberReset, member.id.as_uuid(), valid_for).await?;
+    let token = tokens::issue(
+        tx,
+        TokenPurpose::MemberReset,
+        member.id.as_uuid(),
+        valid_for,
+    )
+    .await?;
     let minutes = valid_for.num_minutes();
     mail::enqueue(
         tx,
@@ -385,7 +439,9 @@ fn required_text(value: &str, field: &str, max: usize) -> Result<String, MemberE
         return Err(MemberError::Invalid(format!("{field} is required")));
     }
     if value.chars().count() > max {
-        return Err(MemberError::Invalid(format!("{field} must be at most {max} characters")));
+        return Err(MemberError::Invalid(format!(
+            "{field} must be at most {max} characters"
+        )));
     }
     Ok(value.to_owned())
 }

@@ -21,8 +21,14 @@ pub const DEFAULT_TERMS: &str = "By using this Client Portal you agree to keep y
 details confidential and to use the portal only for matters handled by the firm.";
 
 /// Item kinds a firm may allow to be shared.
-pub const SHAREABLE_KINDS: &[&str] =
-    &["documents", "notes", "appointments", "tasks", "custom_fields", "bills"];
+pub const SHAREABLE_KINDS: &[&str] = &[
+    "documents",
+    "notes",
+    "appointments",
+    "tasks",
+    "custom_fields",
+    "bills",
+];
 
 pub const MAX_LOGO_BYTES: usize = 512 * 1024;
 
@@ -64,7 +70,11 @@ impl Default for FirmOptions {
 impl FirmOptions {
     /// The display name, falling back to the firm's registered name.
     pub fn portal_name<'a>(&'a self, firm_name: &'a str) -> &'a str {
-        if self.display_name.trim().is_empty() { firm_name } else { &self.display_name }
+        if self.display_name.trim().is_empty() {
+            firm_name
+        } else {
+            &self.display_name
+        }
     }
 
     pub fn allows(&self, kind: &str) -> bool {
@@ -85,7 +95,10 @@ impl FirmOptions {
             return Err("invitation_template must be at most 10000 characters".into());
         }
         if self.terms_of_service.trim().is_empty() {
-            return Err("terms_of_service is required: clients accept it when they set up their account".into());
+            return Err(
+                "terms_of_service is required: clients accept it when they set up their account"
+                    .into(),
+            );
         }
         if self.terms_of_service.chars().count() > 50_000 {
             return Err("terms_of_service must be at most 50000 characters".into());
@@ -99,7 +112,11 @@ impl FirmOptions {
         if self.welcome_message.chars().count() > 2_000 {
             return Err("welcome_message must be at most 2000 characters".into());
         }
-        if let Some(kind) = self.shareable_kinds.iter().find(|k| !SHAREABLE_KINDS.contains(&k.as_str())) {
+        if let Some(kind) = self
+            .shareable_kinds
+            .iter()
+            .find(|k| !SHAREABLE_KINDS.contains(&k.as_str()))
+        {
             return Err(format!(
                 "shareable_kinds: `{kind}` is not one of {}",
                 SHAREABLE_KINDS.join(", ")
@@ -113,9 +130,7 @@ impl FirmOptions {
 }
 
 fn is_hex_color(value: &str) -> bool {
-    value.len() == 7
-        && value.starts_with('#')
-        && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    value.len() == 7 && value.starts_with('#') && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn from_row(row: &firm_options::Model) -> FirmOptions {
@@ -190,7 +205,11 @@ pub fn sniff_logo(bytes: &[u8]) -> Option<&'static str> {
 
 /// Stores (or, with `None`, removes) the firm's logo. The caller checked size and type.
 pub async fn set_logo(tx: &TenantTx, logo: Option<(&'static str, Vec<u8>)>) -> Result<(), DbErr> {
-    if firm_options::Entity::scoped(tx).one(tx.conn()).await?.is_none() {
+    if firm_options::Entity::scoped(tx)
+        .one(tx.conn())
+        .await?
+        .is_none()
+    {
         save(tx, &FirmOptions::default()).await?;
     }
     let row = firm_options::Entity::scoped(tx).one(tx.conn()).await?;
@@ -223,15 +242,30 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_rules_name_fields() {
         assert_eq!(FirmOptions::default().validate(), Ok(()));
-        let mut o = FirmOptions { invitation_template: "no link here".into(), ..Default::default() };
+        let mut o = FirmOptions {
+            invitation_template: "no link here".into(),
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("{setup_link}"));
-        o = FirmOptions { accent_color: "red".into(), ..Default::default() };
+        o = FirmOptions {
+            accent_color: "red".into(),
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("accent_color"));
-        o = FirmOptions { shareable_kinds: vec!["spells".into()], ..Default::default() };
+        o = FirmOptions {
+            shareable_kinds: vec!["spells".into()],
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("spells"));
-        o = FirmOptions { upload_limit_mb: 0, ..Default::default() };
+        o = FirmOptions {
+            upload_limit_mb: 0,
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("upload_limit_mb"));
-        o = FirmOptions { invitation_valid_days: 91, ..Default::default() };
+        o = FirmOptions {
+            invitation_valid_days: 91,
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().contains("invitation_valid_days"));
     }
 

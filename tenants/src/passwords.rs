@@ -28,11 +28,37 @@ pub fn check(password: &str, context: &[&str]) -> Result<(), PasswordRejected> {
         return Err(PasswordRejected::TooLong);
     }
     let scored: String = password.chars().take(SCORED_PREFIX).collect();
-    let mut words: Vec<&str> = Vec::new();
+    // Each context item, its words, and its letters run together ("Ada Lovelace" →
+    // "adalovelace"), so a name with the spaces taken out is still recognised.
+    let mut owned: Vec<String> = Vec::new();
     for item in context {
-        words.push(item);
-        words.extend(item.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3));
+        owned.push(item.to_lowercase());
+        owned.push(
+            item.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase(),
+        );
+        if let Some((local, _)) = item.split_once('@') {
+            owned.push(
+                local
+                    .chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase(),
+            );
+        }
+        owned.extend(
+            item.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() >= 3)
+                .map(str::to_lowercase),
+        );
     }
+    let words: Vec<&str> = owned
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !w.is_empty())
+        .collect();
     let entropy = zxcvbn::zxcvbn(&scored, &words);
     if u8::from(entropy.score()) >= 3 {
         return Ok(());
@@ -57,11 +83,23 @@ mod tests {
 
     #[test]
     fn common_and_personal_passwords_are_refused() {
-        for weak in ["password1234", "password123456", "qwertyuiop123", "iloveyou2024!", "123456789012"] {
-            assert!(matches!(check(weak, &[]), Err(PasswordRejected::TooWeak(_))), "{weak}");
+        for weak in [
+            "password1234",
+            "password123456",
+            "qwertyuiop123",
+            "iloveyou2024!",
+            "123456789012",
+        ] {
+            assert!(
+                matches!(check(weak, &[]), Err(PasswordRejected::TooWeak(_))),
+                "{weak}"
+            );
         }
         assert!(matches!(
-            check("adalovelace1815", &["Ada Lovelace", "ada.lovelace@example.com"]),
+            check(
+                "adalovelace1815",
+                &["Ada Lovelace", "ada.lovelace@example.com"]
+            ),
             Err(PasswordRejected::TooWeak(_))
         ));
     }
@@ -70,7 +108,11 @@ mod tests {
     fn strong_and_long_passwords_pass() {
         assert_eq!(check("correct horse battery staple", &[]), Ok(()));
         assert_eq!(check("Tr0ub4dor&3-plus-more", &[]), Ok(()));
-        let emoji: String = "🦀 crab-walk sideways ".repeat(6).chars().take(128).collect();
+        let emoji: String = "🦀 crab-walk sideways "
+            .repeat(7)
+            .chars()
+            .take(128)
+            .collect();
         assert_eq!(emoji.chars().count(), 128);
         assert_eq!(check(&emoji, &[]), Ok(()));
     }

@@ -23,7 +23,10 @@ use portico_platform::ids::{ContactId, FileId, MemberId};
 use portico_platform::mail::{self, EnqueueError, OutgoingEmail};
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -98,7 +101,9 @@ pub enum PortalError {
 impl From<EnqueueError> for PortalError {
     fn from(err: EnqueueError) -> Self {
         match err {
-            EnqueueError::BadAddress(a) => PortalError::Invalid(format!("`{a}` is not a valid email address")),
+            EnqueueError::BadAddress(a) => {
+                PortalError::Invalid(format!("`{a}` is not a valid email address"))
+            }
             EnqueueError::Db(err) => PortalError::Db(err),
         }
     }
@@ -113,7 +118,10 @@ pub struct FirmContext {
     pub options: FirmOptions,
 }
 
-async fn account_of(tx: &TenantTx, contact: ContactId) -> Result<Option<portal_account::Model>, DbErr> {
+async fn account_of(
+    tx: &TenantTx,
+    contact: ContactId,
+) -> Result<Option<portal_account::Model>, DbErr> {
     portal_account::Entity::scoped(tx)
         .filter(portal_account::Column::ContactId.eq(contact.as_uuid()))
         .one(tx.conn())
@@ -130,7 +138,11 @@ async fn shared_file_ids(tx: &TenantTx, contact: ContactId) -> Result<BTreeSet<U
         .collect())
 }
 
-async fn accessible_ids(tx: &TenantTx, viewer: &Member, ids: &BTreeSet<Uuid>) -> Result<BTreeSet<Uuid>, DbErr> {
+async fn accessible_ids(
+    tx: &TenantTx,
+    viewer: &Member,
+    ids: &BTreeSet<Uuid>,
+) -> Result<BTreeSet<Uuid>, DbErr> {
     if ids.is_empty() {
         return Ok(BTreeSet::new());
     }
@@ -144,38 +156,65 @@ async fn accessible_ids(tx: &TenantTx, viewer: &Member, ids: &BTreeSet<Uuid>) ->
 }
 
 async fn contact_or_404(tx: &TenantTx, contact: ContactId) -> Result<Contact, PortalError> {
-    contacts::get(tx, contact).await?.ok_or(PortalError::NotFound)
+    contacts::get(tx, contact)
+        .await?
+        .ok_or(PortalError::NotFound)
 }
 
-pub async fn status(tx: &TenantTx, viewer: &Member, contact: ContactId) -> Result<PortalView, PortalError> {
+pub async fn status(
+    tx: &TenantTx,
+    viewer: &Member,
+    contact: ContactId,
+) -> Result<PortalView, PortalError> {
     contact_or_404(tx, contact).await?;
     let row = account_of(tx, contact).await?;
     let shared = shared_file_ids(tx, contact).await?;
     let visible = accessible_ids(tx, viewer, &shared).await?;
-    Ok(view(contact, row.as_ref(), &visible, shared.len() - visible.len()))
+    Ok(view(
+        contact,
+        row.as_ref(),
+        &visible,
+        shared.len() - visible.len(),
+    ))
 }
 
-fn view(contact: ContactId, row: Option<&portal_account::Model>, visible: &BTreeSet<Uuid>, hidden: usize) -> PortalView {
+fn view(
+    contact: ContactId,
+    row: Option<&portal_account::Model>,
+    visible: &BTreeSet<Uuid>,
+    hidden: usize,
+) -> PortalView {
     let status = PortalStatus::of_row(row);
     PortalView {
         contact_id: contact,
         status,
-        login_email: row.filter(|_| status != PortalStatus::Disabled).map(|r| r.login_email.clone()),
+        login_email: row
+            .filter(|_| status != PortalStatus::Disabled)
+            .map(|r| r.login_email.clone()),
         pending_login_email: row.and_then(|r| r.pending_login_email.clone()),
         last_login_at: row.and_then(|r| r.last_login_at),
-        invitation_expires_at: row.filter(|_| status == PortalStatus::Invited).and_then(|r| r.invitation_expires_at),
+        invitation_expires_at: row
+            .filter(|_| status == PortalStatus::Invited)
+            .and_then(|r| r.invitation_expires_at),
         file_ids: visible.iter().copied().map(FileId::from_uuid).collect(),
         other_shared_files: hidden,
     }
 }
 
 /// Statuses of many contacts at once (contact lists).
-pub async fn statuses(tx: &TenantTx) -> Result<std::collections::HashMap<ContactId, PortalStatus>, DbErr> {
+pub async fn statuses(
+    tx: &TenantTx,
+) -> Result<std::collections::HashMap<ContactId, PortalStatus>, DbErr> {
     Ok(portal_account::Entity::scoped(tx)
         .all(tx.conn())
         .await?
         .iter()
-        .map(|r| (ContactId::from_uuid(r.contact_id), PortalStatus::of_row(Some(r))))
+        .map(|r| {
+            (
+                ContactId::from_uuid(r.contact_id),
+                PortalStatus::of_row(Some(r)),
+            )
+        })
         .collect())
 }
 
@@ -210,7 +249,11 @@ fn require_enabled(firm: &FirmContext) -> Result<(), PortalError> {
 }
 
 /// Files (accessible to `viewer`, open) where `contact` is a client: the ones that may be shared.
-pub async fn eligible_files(tx: &TenantTx, viewer: &Member, contact: ContactId) -> Result<Vec<files::ContactFile>, DbErr> {
+pub async fn eligible_files(
+    tx: &TenantTx,
+    viewer: &Member,
+    contact: ContactId,
+) -> Result<Vec<files::ContactFile>, DbErr> {
     Ok(files::files_of_contact(tx, viewer, contact)
         .await?
         .into_iter()
@@ -254,7 +297,11 @@ pub async fn allow(
         ));
     }
     let login_email = request.login_email.trim().to_owned();
-    if !contact.emails.iter().any(|e| e.eq_ignore_ascii_case(&login_email)) {
+    if !contact
+        .emails
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&login_email))
+    {
         return Err(PortalError::Invalid(format!(
             "{login_email} is not one of {}'s email addresses; add it to the contact first",
             contact.name
@@ -270,7 +317,10 @@ pub async fn allow(
                 )));
             }
             Some(f) if f.status != FileStatus::Open => {
-                return Err(PortalError::Invalid(format!("file {} is closed; only open files can be shared", f.number)));
+                return Err(PortalError::Invalid(format!(
+                    "file {} is closed; only open files can be shared",
+                    f.number
+                )));
             }
             Some(_) => {}
         }
@@ -279,7 +329,9 @@ pub async fn allow(
     let status = PortalStatus::of_row(existing.as_ref());
     let invited = matches!(status, PortalStatus::NotInvited | PortalStatus::Disabled);
     let account_id = if invited {
-        let message = request.message.unwrap_or_else(|| firm.options.invitation_template.clone());
+        let message = request
+            .message
+            .unwrap_or_else(|| firm.options.invitation_template.clone());
         if !message.contains(SETUP_LINK_PLACEHOLDER) {
             return Err(PortalError::Invalid(format!(
                 "the invitation text must keep the setup-link placeholder {SETUP_LINK_PLACEHOLDER}"
@@ -287,7 +339,15 @@ pub async fn allow(
         }
         let id = upsert_invited(tx, existing.as_ref(), contact_id, &login_email).await?;
         send_invitation(tx, id, &contact, &login_email, &message, firm).await?;
-        record(tx, viewer, "portal.invited", contact_id, &ip, serde_json::json!({"login_email": login_email})).await?;
+        record(
+            tx,
+            viewer,
+            "portal.invited",
+            contact_id,
+            &ip,
+            serde_json::json!({"login_email": login_email}),
+        )
+        .await?;
         id
     } else {
         let row = existing.as_ref().ok_or(PortalError::NotFound)?;
@@ -304,7 +364,15 @@ pub async fn allow(
     let shared = shared_file_ids(tx, contact_id).await?;
     let visible = accessible_ids(tx, viewer, &shared).await?;
     let row = account_of(tx, contact_id).await?;
-    Ok(AllowOutcome { view: view(contact_id, row.as_ref(), &visible, shared.len() - visible.len()), invited })
+    Ok(AllowOutcome {
+        view: view(
+            contact_id,
+            row.as_ref(),
+            &visible,
+            shared.len() - visible.len(),
+        ),
+        invited,
+    })
 }
 
 async fn upsert_invited(
@@ -346,7 +414,9 @@ async fn upsert_invited(
     };
     result.map_err(|err| {
         if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-            PortalError::Conflict(format!("{login_email} is already the Portal login of another contact of this firm"))
+            PortalError::Conflict(format!(
+                "{login_email} is already the Portal login of another contact of this firm"
+            ))
         } else {
             PortalError::Db(err)
         }
@@ -367,7 +437,10 @@ async fn send_invitation(
     let now = Utc::now();
     portal_account::Entity::scoped_update(tx)
         .col_expr(portal_account::Column::InvitedAt, Expr::value(Some(now)))
-        .col_expr(portal_account::Column::InvitationExpiresAt, Expr::value(Some(now + valid_for)))
+        .col_expr(
+            portal_account::Column::InvitationExpiresAt,
+            Expr::value(Some(now + valid_for)),
+        )
         .filter(portal_account::Column::Id.eq(account))
         .exec(tx.conn())
         .await?;
@@ -408,22 +481,49 @@ async fn set_shares(
     let manageable: BTreeSet<Uuid> = eligible.iter().map(|f| f.id.as_uuid()).collect();
     for id in wanted.difference(&current) {
         share(tx, viewer, contact, *id).await?;
-        record(tx, viewer, "portal.file_shared", contact, ip, serde_json::json!({"file_id": id})).await?;
+        record(
+            tx,
+            viewer,
+            "portal.file_shared",
+            contact,
+            ip,
+            serde_json::json!({"file_id": id}),
+        )
+        .await?;
     }
-    for id in current.difference(wanted).filter(|id| manageable.contains(id)) {
+    for id in current
+        .difference(wanted)
+        .filter(|id| manageable.contains(id))
+    {
         unshare(tx, contact, *id).await?;
-        record(tx, viewer, "portal.file_unshared", contact, ip, serde_json::json!({"file_id": id})).await?;
+        record(
+            tx,
+            viewer,
+            "portal.file_unshared",
+            contact,
+            ip,
+            serde_json::json!({"file_id": id}),
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn share(tx: &TenantTx, viewer: &Member, contact: ContactId, file: Uuid) -> Result<(), DbErr> {
+async fn share(
+    tx: &TenantTx,
+    viewer: &Member,
+    contact: ContactId,
+    file: Uuid,
+) -> Result<(), DbErr> {
     let mut row = portal_file_share::ActiveModel::new_active(tx);
     row.contact_id = Set(contact.as_uuid());
     row.matter_id = Set(file);
     row.shared_by = Set(Some(viewer.id.as_uuid()));
     row.shared_at = Set(Utc::now());
-    portal_file_share::Entity::insert(row).on_conflict_do_nothing().exec(tx.conn()).await?;
+    portal_file_share::Entity::insert(row)
+        .on_conflict_do_nothing()
+        .exec(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -471,10 +571,19 @@ pub async fn set_file_shared(
 ) -> Result<(), PortalError> {
     require_enabled(firm)?;
     require_rights(viewer)?;
-    let found = files::get(tx, viewer, file).await?.ok_or(PortalError::NotFound)?;
+    let found = files::get(tx, viewer, file)
+        .await?
+        .ok_or(PortalError::NotFound)?;
     let contact_row = contact_or_404(tx, contact).await?;
-    if !found.people.iter().any(|p| p.contact_id == contact && p.role == files::PersonRole::Client) {
-        return Err(PortalError::Invalid(format!("{} is not a client on file {}", contact_row.name, found.number)));
+    if !found
+        .people
+        .iter()
+        .any(|p| p.contact_id == contact && p.role == files::PersonRole::Client)
+    {
+        return Err(PortalError::Invalid(format!(
+            "{} is not a client on file {}",
+            contact_row.name, found.number
+        )));
     }
     let status = PortalStatus::of_row(account_of(tx, contact).await?.as_ref());
     if !matches!(status, PortalStatus::Invited | PortalStatus::Active) {
@@ -485,24 +594,50 @@ pub async fn set_file_shared(
     }
     if shared {
         if found.status != FileStatus::Open {
-            return Err(PortalError::Invalid(format!("file {} is closed; only open files can be shared", found.number)));
+            return Err(PortalError::Invalid(format!(
+                "file {} is closed; only open files can be shared",
+                found.number
+            )));
         }
         share(tx, viewer, contact, file.as_uuid()).await?;
-        record(tx, viewer, "portal.file_shared", contact, &ip, serde_json::json!({"file_id": file})).await?;
+        record(
+            tx,
+            viewer,
+            "portal.file_shared",
+            contact,
+            &ip,
+            serde_json::json!({"file_id": file}),
+        )
+        .await?;
     } else {
         unshare(tx, contact, file.as_uuid()).await?;
-        record(tx, viewer, "portal.file_unshared", contact, &ip, serde_json::json!({"file_id": file})).await?;
+        record(
+            tx,
+            viewer,
+            "portal.file_unshared",
+            contact,
+            &ip,
+            serde_json::json!({"file_id": file}),
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// Clears "Allow…": refused unless the viewer can access every shared file.
-pub async fn disable(tx: &TenantTx, viewer: &Member, contact: ContactId, ip: Option<String>) -> Result<PortalView, PortalError> {
+pub async fn disable(
+    tx: &TenantTx,
+    viewer: &Member,
+    contact: ContactId,
+    ip: Option<String>,
+) -> Result<PortalView, PortalError> {
     require_rights(viewer)?;
     contact_or_404(tx, contact).await?;
     let row = account_of(tx, contact).await?;
     let Some(row) = row.filter(|r| r.status != "disabled") else {
-        return Err(PortalError::Conflict("the contact has no Portal access to disable".into()));
+        return Err(PortalError::Conflict(
+            "the contact has no Portal access to disable".into(),
+        ));
     };
     let shared = shared_file_ids(tx, contact).await?;
     let visible = accessible_ids(tx, viewer, &shared).await?;
@@ -510,7 +645,11 @@ pub async fn disable(tx: &TenantTx, viewer: &Member, contact: ContactId, ip: Opt
         return Err(PortalError::Forbidden(format!(
             "you cannot disable this client's access: {} of the files shared with them {} not accessible to you",
             shared.len() - visible.len(),
-            if shared.len() - visible.len() == 1 { "is" } else { "are" }
+            if shared.len() - visible.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
         )));
     }
     portal_file_share::Entity::scoped_delete(tx)
@@ -518,7 +657,16 @@ pub async fn disable(tx: &TenantTx, viewer: &Member, contact: ContactId, ip: Opt
         .exec(tx.conn())
         .await?;
     sessions::end_all(tx, PrincipalKind::Client, row.id, None).await?;
-    tokens::revoke(tx, row.id, &[TokenPurpose::ClientInvitation, TokenPurpose::ClientReset, TokenPurpose::ClientEmailChange]).await?;
+    tokens::revoke(
+        tx,
+        row.id,
+        &[
+            TokenPurpose::ClientInvitation,
+            TokenPurpose::ClientReset,
+            TokenPurpose::ClientEmailChange,
+        ],
+    )
+    .await?;
     let mut change: portal_account::ActiveModel = row.clone().into();
     change.status = Set("disabled".to_owned());
     change.password_hash = Set(None);
@@ -526,27 +674,60 @@ pub async fn disable(tx: &TenantTx, viewer: &Member, contact: ContactId, ip: Opt
     change.invitation_expires_at = Set(None);
     change.updated_at = Set(Utc::now());
     change.update(tx.conn()).await?;
-    record(tx, viewer, "portal.disabled", contact, &ip, serde_json::json!({"login_email": row.login_email})).await?;
+    record(
+        tx,
+        viewer,
+        "portal.disabled",
+        contact,
+        &ip,
+        serde_json::json!({"login_email": row.login_email}),
+    )
+    .await?;
     status(tx, viewer, contact).await
 }
 
 /// Sends a fresh invitation (the old link stops working). Only for invited accounts.
-pub async fn resend(tx: &TenantTx, viewer: &Member, contact_id: ContactId, firm: &FirmContext, ip: Option<String>) -> Result<PortalView, PortalError> {
+pub async fn resend(
+    tx: &TenantTx,
+    viewer: &Member,
+    contact_id: ContactId,
+    firm: &FirmContext,
+    ip: Option<String>,
+) -> Result<PortalView, PortalError> {
     require_enabled(firm)?;
     require_rights(viewer)?;
     let contact = contact_or_404(tx, contact_id).await?;
     let row = account_of(tx, contact_id).await?;
     match row {
         Some(row) if row.status == "invited" => {
-            send_invitation(tx, row.id, &contact, &row.login_email, &firm.options.invitation_template, firm).await?;
-            record(tx, viewer, "portal.invitation_resent", contact_id, &ip, serde_json::json!({"login_email": row.login_email})).await?;
+            send_invitation(
+                tx,
+                row.id,
+                &contact,
+                &row.login_email,
+                &firm.options.invitation_template,
+                firm,
+            )
+            .await?;
+            record(
+                tx,
+                viewer,
+                "portal.invitation_resent",
+                contact_id,
+                &ip,
+                serde_json::json!({"login_email": row.login_email}),
+            )
+            .await?;
             status(tx, viewer, contact_id).await
         }
         Some(row) if row.status == "active" => Err(PortalError::Conflict(format!(
             "{} has already accepted the invitation; use Need Help on the login page for a forgotten password",
             contact.name
         ))),
-        _ => Err(PortalError::Conflict(format!("{} has no pending invitation; allow Portal access first", contact.name))),
+        _ => Err(PortalError::Conflict(format!(
+            "{} has no pending invitation; allow Portal access first",
+            contact.name
+        ))),
     }
 }
 
@@ -564,17 +745,26 @@ pub async fn change_login_email(
     require_rights(viewer)?;
     let contact = contact_or_404(tx, contact_id).await?;
     let new_email = new_email.trim().to_owned();
-    if !contact.emails.iter().any(|e| e.eq_ignore_ascii_case(&new_email)) {
+    if !contact
+        .emails
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&new_email))
+    {
         return Err(PortalError::Invalid(format!(
             "{new_email} is not one of {}'s email addresses; add it to the contact first",
             contact.name
         )));
     }
-    let row = account_of(tx, contact_id).await?.filter(|r| r.status == "active").ok_or_else(|| {
-        PortalError::Conflict(format!("{} has no active Portal account", contact.name))
-    })?;
+    let row = account_of(tx, contact_id)
+        .await?
+        .filter(|r| r.status == "active")
+        .ok_or_else(|| {
+            PortalError::Conflict(format!("{} has no active Portal account", contact.name))
+        })?;
     if row.login_email.eq_ignore_ascii_case(&new_email) {
-        return Err(PortalError::Invalid(format!("{new_email} is already the login email")));
+        return Err(PortalError::Invalid(format!(
+            "{new_email} is already the login email"
+        )));
     }
     let taken = portal_account::Entity::scoped(tx)
         .filter(portal_account::Column::LoginEmailNormalized.eq(new_email.to_lowercase()))
@@ -582,11 +772,16 @@ pub async fn change_login_email(
         .one(tx.conn())
         .await?;
     if taken.is_some() {
-        return Err(PortalError::Conflict(format!("{new_email} is already the Portal login of another contact of this firm")));
+        return Err(PortalError::Conflict(format!(
+            "{new_email} is already the Portal login of another contact of this firm"
+        )));
     }
     let token = tokens::issue(tx, TokenPurpose::ClientEmailChange, row.id, valid_for).await?;
     portal_account::Entity::scoped_update(tx)
-        .col_expr(portal_account::Column::PendingLoginEmail, Expr::value(Some(new_email.clone())))
+        .col_expr(
+            portal_account::Column::PendingLoginEmail,
+            Expr::value(Some(new_email.clone())),
+        )
         .filter(portal_account::Column::Id.eq(row.id))
         .exec(tx.conn())
         .await?;
@@ -609,7 +804,15 @@ pub async fn change_login_email(
         },
     )
     .await?;
-    record(tx, viewer, "portal.login_email_change_requested", contact_id, &ip, serde_json::json!({"from": row.login_email, "to": new_email})).await?;
+    record(
+        tx,
+        viewer,
+        "portal.login_email_change_requested",
+        contact_id,
+        &ip,
+        serde_json::json!({"from": row.login_email, "to": new_email}),
+    )
+    .await?;
     status(tx, viewer, contact_id).await
 }
 
@@ -622,8 +825,14 @@ pub struct FileClient {
     pub has_file_access: bool,
 }
 
-pub async fn file_clients(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<FileClient>, PortalError> {
-    let found = files::get(tx, viewer, file).await?.ok_or(PortalError::NotFound)?;
+pub async fn file_clients(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<Vec<FileClient>, PortalError> {
+    let found = files::get(tx, viewer, file)
+        .await?
+        .ok_or(PortalError::NotFound)?;
     let shares: BTreeSet<Uuid> = portal_file_share::Entity::scoped(tx)
         .filter(portal_file_share::Column::MatterId.eq(file.as_uuid()))
         .all(tx.conn())
@@ -637,7 +846,10 @@ pub async fn file_clients(tx: &TenantTx, viewer: &Member, file: FileId) -> Resul
         .into_iter()
         .filter(|p| p.role == files::PersonRole::Client)
         .map(|p| {
-            let status = statuses.get(&p.contact_id).copied().unwrap_or(PortalStatus::NotInvited);
+            let status = statuses
+                .get(&p.contact_id)
+                .copied()
+                .unwrap_or(PortalStatus::NotInvited);
             FileClient {
                 has_file_access: shares.contains(&p.contact_id.as_uuid())
                     && matches!(status, PortalStatus::Invited | PortalStatus::Active),
@@ -664,12 +876,18 @@ pub struct Client {
 
 impl Client {
     pub fn actor(&self) -> Actor {
-        Actor::Client { contact_id: self.contact_id.as_uuid(), name: self.name.clone() }
+        Actor::Client {
+            contact_id: self.contact_id.as_uuid(),
+            name: self.name.clone(),
+        }
     }
 }
 
 async fn client_of(tx: &TenantTx, row: &portal_account::Model) -> Result<Client, DbErr> {
-    let name = contacts::get(tx, ContactId::from_uuid(row.contact_id)).await?.map(|c| c.name).unwrap_or_default();
+    let name = contacts::get(tx, ContactId::from_uuid(row.contact_id))
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_default();
     Ok(Client {
         account_id: row.id,
         contact_id: ContactId::from_uuid(row.contact_id),
@@ -693,7 +911,10 @@ pub async fn active_client(tx: &TenantTx, account_id: Uuid) -> Result<Option<Cli
 }
 
 /// The client and stored hash for sign-in; only active accounts.
-pub async fn credentials_by_email(tx: &TenantTx, email: &str) -> Result<Option<(Client, Option<String>)>, DbErr> {
+pub async fn credentials_by_email(
+    tx: &TenantTx,
+    email: &str,
+) -> Result<Option<(Client, Option<String>)>, DbErr> {
     let row = portal_account::Entity::scoped(tx)
         .filter(portal_account::Column::LoginEmailNormalized.eq(email.trim().to_lowercase()))
         .filter(portal_account::Column::Status.eq("active"))
@@ -710,7 +931,10 @@ pub async fn credentials_by_email(tx: &TenantTx, email: &str) -> Result<Option<(
 
 pub async fn record_login(tx: &TenantTx, client: &Client) -> Result<(), DbErr> {
     portal_account::Entity::scoped_update(tx)
-        .col_expr(portal_account::Column::LastLoginAt, Expr::value(Some(Utc::now())))
+        .col_expr(
+            portal_account::Column::LastLoginAt,
+            Expr::value(Some(Utc::now())),
+        )
         .filter(portal_account::Column::Id.eq(client.account_id))
         .exec(tx.conn())
         .await?;
@@ -734,7 +958,11 @@ pub async fn invitation(tx: &TenantTx, presented: &str) -> Result<InvitationView
         .await?
         .ok_or(LinkError::Unusable)?;
     let client = client_of(tx, &row).await?;
-    Ok(InvitationView { account_id: row.id, name: client.name, login_email: row.login_email })
+    Ok(InvitationView {
+        account_id: row.id,
+        name: client.name,
+        login_email: row.login_email,
+    })
 }
 
 /// Accepts an invitation: terms accepted, password set, account active. Queues the
@@ -749,9 +977,18 @@ pub async fn accept_invitation(
     let now = Utc::now();
     let updated = portal_account::Entity::scoped_update(tx)
         .col_expr(portal_account::Column::Status, Expr::value("active"))
-        .col_expr(portal_account::Column::PasswordHash, Expr::value(Some(password_hash)))
-        .col_expr(portal_account::Column::TermsAcceptedAt, Expr::value(Some(now)))
-        .col_expr(portal_account::Column::InvitationExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            portal_account::Column::PasswordHash,
+            Expr::value(Some(password_hash)),
+        )
+        .col_expr(
+            portal_account::Column::TermsAcceptedAt,
+            Expr::value(Some(now)),
+        )
+        .col_expr(
+            portal_account::Column::InvitationExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(portal_account::Column::UpdatedAt, Expr::value(now))
         .filter(portal_account::Column::Id.eq(token.subject_id))
         .filter(portal_account::Column::Status.eq("invited"))
@@ -761,7 +998,9 @@ pub async fn accept_invitation(
         return Err(LinkError::Unusable);
     }
     tokens::revoke(tx, token.subject_id, &[TokenPurpose::ClientInvitation]).await?;
-    let client = active_client(tx, token.subject_id).await?.ok_or(LinkError::Unusable)?;
+    let client = active_client(tx, token.subject_id)
+        .await?
+        .ok_or(LinkError::Unusable)?;
     mail::enqueue(
         tx,
         OutgoingEmail {
@@ -797,7 +1036,11 @@ pub async fn accept_invitation(
     Ok(client)
 }
 
-async fn notify_lawyers(tx: &TenantTx, client: &Client, firm: &FirmContext) -> Result<(), LinkError> {
+async fn notify_lawyers(
+    tx: &TenantTx,
+    client: &Client,
+    firm: &FirmContext,
+) -> Result<(), LinkError> {
     let shares = shared_file_ids(tx, client.contact_id).await?;
     if shares.is_empty() {
         return Ok(());
@@ -809,10 +1052,15 @@ async fn notify_lawyers(tx: &TenantTx, client: &Client, firm: &FirmContext) -> R
         .await?;
     let mut by_lawyer: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
     for f in files {
-        by_lawyer.entry(f.responsible_lawyer_id).or_default().push(format!("{} {}", f.number, f.name));
+        by_lawyer
+            .entry(f.responsible_lawyer_id)
+            .or_default()
+            .push(format!("{} {}", f.number, f.name));
     }
     for (lawyer, file_names) in by_lawyer {
-        let Some(member) = members::get(tx, MemberId::from_uuid(lawyer)).await? else { continue };
+        let Some(member) = members::get(tx, MemberId::from_uuid(lawyer)).await? else {
+            continue;
+        };
         if !member.active {
             continue;
         }
@@ -844,8 +1092,15 @@ async fn notify_lawyers(tx: &TenantTx, client: &Client, firm: &FirmContext) -> R
 }
 
 /// Queues a reset link if `email` is an active client's login. Says nothing either way.
-pub async fn request_reset(tx: &TenantTx, email: &str, firm: &FirmContext, valid_for: Duration) -> Result<bool, PortalError> {
-    let Some((client, Some(_))) = credentials_by_email(tx, email).await? else { return Ok(false) };
+pub async fn request_reset(
+    tx: &TenantTx,
+    email: &str,
+    firm: &FirmContext,
+    valid_for: Duration,
+) -> Result<bool, PortalError> {
+    let Some((client, Some(_))) = credentials_by_email(tx, email).await? else {
+        return Ok(false);
+    };
     let token = tokens::issue(tx, TokenPurpose::ClientReset, client.account_id, valid_for).await?;
     mail::enqueue(
         tx,
@@ -871,15 +1126,24 @@ pub async fn request_reset(tx: &TenantTx, email: &str, firm: &FirmContext, valid
 /// The client a usable reset link belongs to.
 pub async fn reset_holder(tx: &TenantTx, presented: &str) -> Result<Client, LinkError> {
     let token = tokens::peek(tx, TokenPurpose::ClientReset, presented).await?;
-    active_client(tx, token.subject_id).await?.ok_or(LinkError::Unusable)
+    active_client(tx, token.subject_id)
+        .await?
+        .ok_or(LinkError::Unusable)
 }
 
 /// Uses a reset link: new password, every session ended, other reset links revoked.
-pub async fn reset_password(tx: &TenantTx, presented: &str, password_hash: String) -> Result<Client, LinkError> {
+pub async fn reset_password(
+    tx: &TenantTx,
+    presented: &str,
+    password_hash: String,
+) -> Result<Client, LinkError> {
     let token = tokens::consume(tx, TokenPurpose::ClientReset, presented).await?;
     tokens::revoke(tx, token.subject_id, &[TokenPurpose::ClientReset]).await?;
     let updated = portal_account::Entity::scoped_update(tx)
-        .col_expr(portal_account::Column::PasswordHash, Expr::value(Some(password_hash)))
+        .col_expr(
+            portal_account::Column::PasswordHash,
+            Expr::value(Some(password_hash)),
+        )
         .col_expr(portal_account::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(portal_account::Column::Id.eq(token.subject_id))
         .filter(portal_account::Column::Status.eq("active"))
@@ -889,7 +1153,9 @@ pub async fn reset_password(tx: &TenantTx, presented: &str, password_hash: Strin
         return Err(LinkError::Unusable);
     }
     sessions::end_all(tx, PrincipalKind::Client, token.subject_id, None).await?;
-    active_client(tx, token.subject_id).await?.ok_or(LinkError::Unusable)
+    active_client(tx, token.subject_id)
+        .await?
+        .ok_or(LinkError::Unusable)
 }
 
 /// Uses an email-change link: the pending address becomes the login.
@@ -901,16 +1167,24 @@ pub async fn verify_login_email(tx: &TenantTx, presented: &str) -> Result<Client
         .one(tx.conn())
         .await?
         .ok_or(LinkError::Unusable)?;
-    let Some(new_email) = row.pending_login_email.clone() else { return Err(LinkError::Unusable) };
+    let Some(new_email) = row.pending_login_email.clone() else {
+        return Err(LinkError::Unusable);
+    };
     let mut change: portal_account::ActiveModel = row.into();
     change.login_email = Set(new_email.clone());
     change.login_email_normalized = Set(new_email.to_lowercase());
     change.pending_login_email = Set(None);
     change.updated_at = Set(Utc::now());
     change.update(tx.conn()).await.map_err(|err| {
-        if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) { LinkError::Unusable } else { LinkError::Db(err) }
+        if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            LinkError::Unusable
+        } else {
+            LinkError::Db(err)
+        }
     })?;
-    active_client(tx, token.subject_id).await?.ok_or(LinkError::Unusable)
+    active_client(tx, token.subject_id)
+        .await?
+        .ok_or(LinkError::Unusable)
 }
 
 /// A file shared with the signed-in client.
@@ -966,6 +1240,13 @@ pub async fn files_for_client(tx: &TenantTx, client: &Client) -> Result<Vec<Shar
 }
 
 /// One shared file, or `None` — identical for "not shared", "not yours" and "missing".
-pub async fn file_for_client(tx: &TenantTx, client: &Client, file: FileId) -> Result<Option<SharedFile>, DbErr> {
-    Ok(files_for_client(tx, client).await?.into_iter().find(|f| f.id == file))
+pub async fn file_for_client(
+    tx: &TenantTx,
+    client: &Client,
+    file: FileId,
+) -> Result<Option<SharedFile>, DbErr> {
+    Ok(files_for_client(tx, client)
+        .await?
+        .into_iter()
+        .find(|f| f.id == file))
 }

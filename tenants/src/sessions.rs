@@ -76,7 +76,11 @@ pub async fn create(
     row.expires_at = Set(expires_at);
     row.ip = Set(ip);
     row.insert(tx.conn()).await?;
-    Ok(NewSession { token, csrf_token, expires_at })
+    Ok(NewSession {
+        token,
+        csrf_token,
+        expires_at,
+    })
 }
 
 /// Finds the live session for `presented`; expired ones (idle or absolute) are deleted.
@@ -100,7 +104,10 @@ pub async fn lookup(
     let idle = chrono::Duration::from_std(policy.idle).unwrap_or_default();
     if row.expires_at <= now || row.last_seen_at + idle <= now {
         let tx = db.write().await?;
-        session::Entity::scoped_delete(&tx).filter(Column::Id.eq(row.id)).exec(tx.conn()).await?;
+        session::Entity::scoped_delete(&tx)
+            .filter(Column::Id.eq(row.id))
+            .exec(tx.conn())
+            .await?;
         tx.commit().await?;
         return Ok(None);
     }
@@ -113,8 +120,11 @@ pub async fn lookup(
             .await?;
         tx.commit().await?;
     }
-    let principal_kind =
-        if row.principal_kind == "client" { PrincipalKind::Client } else { PrincipalKind::Member };
+    let principal_kind = if row.principal_kind == "client" {
+        PrincipalKind::Client
+    } else {
+        PrincipalKind::Member
+    };
     Ok(Some(ActiveSession {
         id: row.id,
         principal_kind,
@@ -124,7 +134,10 @@ pub async fn lookup(
 }
 
 pub async fn end(tx: &TenantTx, session_id: Uuid) -> Result<(), DbErr> {
-    session::Entity::scoped_delete(tx).filter(Column::Id.eq(session_id)).exec(tx.conn()).await?;
+    session::Entity::scoped_delete(tx)
+        .filter(Column::Id.eq(session_id))
+        .exec(tx.conn())
+        .await?;
     Ok(())
 }
 

@@ -70,7 +70,10 @@ pub async fn record_failure(
     bump(db, &keys.account, policy.account_window, |failures| {
         (failures >= policy.account_max_failures).then(|| {
             let doublings = (failures - policy.account_max_failures).min(16);
-            policy.lockout_base.saturating_mul(1 << doublings).min(policy.lockout_max)
+            policy
+                .lockout_base
+                .saturating_mul(1 << doublings)
+                .min(policy.lockout_max)
         })
     })
     .await?;
@@ -107,7 +110,10 @@ async fn bump(
     seed.window_started_at = Set(now);
     seed.failures = Set(0);
     seed.locked_until = Set(None);
-    auth_throttle::Entity::insert(seed).on_conflict_do_nothing().exec(tx.conn()).await?;
+    auth_throttle::Entity::insert(seed)
+        .on_conflict_do_nothing()
+        .exec(tx.conn())
+        .await?;
     let mut query = auth_throttle::Entity::scoped(&tx).filter(Column::Key.eq(key));
     if tx.backend() == Backend::Postgres {
         query = query.lock(LockType::Update);

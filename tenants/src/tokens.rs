@@ -6,8 +6,8 @@ use portico_platform::token::{RawToken, TokenHash, looks_like_token};
 use portico_platform::{Backend, TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, QueryFilter,
-    Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -48,7 +48,11 @@ pub enum LinkError {
 }
 
 /// The still-usable token row for a presented link (not consumed).
-pub async fn peek(tx: &TenantTx, purpose: TokenPurpose, presented: &str) -> Result<auth_token::Model, LinkError> {
+pub async fn peek(
+    tx: &TenantTx,
+    purpose: TokenPurpose,
+    presented: &str,
+) -> Result<auth_token::Model, LinkError> {
     if !looks_like_token(presented) {
         return Err(LinkError::Unusable);
     }
@@ -64,7 +68,11 @@ pub async fn peek(tx: &TenantTx, purpose: TokenPurpose, presented: &str) -> Resu
 
 /// Uses a link: marks it used only if it still is unused, so two concurrent uses cannot both
 /// succeed. Returns the row (its `subject_id` says whose link it was).
-pub async fn consume(tx: &TenantTx, purpose: TokenPurpose, presented: &str) -> Result<auth_token::Model, LinkError> {
+pub async fn consume(
+    tx: &TenantTx,
+    purpose: TokenPurpose,
+    presented: &str,
+) -> Result<auth_token::Model, LinkError> {
     let token = peek(tx, purpose, presented).await?;
     let claimed = auth_token::Entity::scoped_update(tx)
         .col_expr(Column::UsedAt, Expr::value(Some(Utc::now())))

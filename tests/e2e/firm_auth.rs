@@ -29,7 +29,12 @@ async fn setup_link_sets_password_once_and_signs_in(app: TestApp) {
     let token = link_token(&mail, &format!("{}/firm/setup/", app.portal_url(slug)));
 
     // The page shows who the link is for, and is neither cached nor leaked by Referer.
-    let page = app.http.get(app.firm_url(slug, &format!("/firm/setup/{token}"))).send().await.unwrap();
+    let page = app
+        .http
+        .get(app.firm_url(slug, &format!("/firm/setup/{token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     assert_eq!(page.headers()["cache-control"], "no-store");
@@ -56,8 +61,17 @@ async fn setup_link_sets_password_once_and_signs_in(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert!(expect_problem(again, 410).await.contains("expired or has already been used"));
-    let page = app.http.get(app.firm_url(slug, &format!("/firm/setup/{token}"))).send().await.unwrap();
+    assert!(
+        expect_problem(again, 410)
+            .await
+            .contains("expired or has already been used")
+    );
+    let page = app
+        .http
+        .get(app.firm_url(slug, &format!("/firm/setup/{token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 410);
     // A forged token looks exactly like a used one.
     let forged = app
@@ -70,7 +84,14 @@ async fn setup_link_sets_password_once_and_signs_in(app: TestApp) {
     expect_problem(forged, 410).await;
 
     let session = app.sign_in(slug, &email, STRONG_PASSWORD).await;
-    let me: Value = app.firm_api(&session, Method::GET, "/me").send().await.unwrap().json().await.unwrap();
+    let me: Value = app
+        .firm_api(&session, Method::GET, "/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["member"]["email"], email);
     assert!(me["member"]["last_login_at"].is_string());
     // The stored hash is Argon2id with the OWASP parameters.
@@ -96,15 +117,37 @@ async fn setup_refuses_weak_passwords_and_keeps_the_link(app: TestApp) {
         ("qwertyuiop123", "too easy to guess"),
         (&format!("{slug}{slug}"), "too easy to guess"),
     ] {
-        let response = app.http.post(&url).json(&json!({"password": password})).send().await.unwrap();
+        let response = app
+            .http
+            .post(&url)
+            .json(&json!({"password": password}))
+            .send()
+            .await
+            .unwrap();
         let detail = expect_problem(response, 422).await;
         assert!(detail.contains(reason), "{password}: {detail}");
     }
-    let too_long = app.http.post(&url).json(&json!({"password": "x".repeat(257)})).send().await.unwrap();
+    let too_long = app
+        .http
+        .post(&url)
+        .json(&json!({"password": "x".repeat(257)}))
+        .send()
+        .await
+        .unwrap();
     assert!(expect_problem(too_long, 422).await.contains("at most 256"));
     // Long passwords with emoji are fine, and the link still works after the refusals.
-    let emoji: String = "🦀 crab walks sideways ".repeat(8).chars().take(128).collect();
-    let ok = app.http.post(&url).json(&json!({"password": emoji})).send().await.unwrap();
+    let emoji: String = "🦀 crab walks sideways "
+        .repeat(8)
+        .chars()
+        .take(128)
+        .collect();
+    let ok = app
+        .http
+        .post(&url)
+        .json(&json!({"password": emoji}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     app.sign_in(slug, &email, &emoji).await;
 }
@@ -119,7 +162,10 @@ async fn sessions_are_host_only_cookies_bound_to_their_firm(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("portico_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{attribute}: {cookie}");
@@ -131,7 +177,13 @@ async fn sessions_are_host_only_cookies_bound_to_their_firm(app: TestApp) {
     assert_ne!(token, a.token, "every sign-in gets a new session id");
 
     // Firm A's session is worthless on firm B's host, as bearer token or as cookie.
-    let on_b = app.http.get(app.firm_url(&b.slug, "/api/v1/firm/me")).bearer_auth(&a.token).send().await.unwrap();
+    let on_b = app
+        .http
+        .get(app.firm_url(&b.slug, "/api/v1/firm/me"))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
     expect_problem(on_b, 401).await;
     let on_b = new_client()
         .get(app.firm_url(&b.slug, "/api/v1/firm/me"))
@@ -141,14 +193,29 @@ async fn sessions_are_host_only_cookies_bound_to_their_firm(app: TestApp) {
         .unwrap();
     expect_problem(on_b, 401).await;
     // And on the operator host the firm API does not exist.
-    let on_operator = app.http.get(app.operator_url("/api/v1/firm/me")).bearer_auth(&a.token).send().await.unwrap();
+    let on_operator = app
+        .http
+        .get(app.operator_url("/api/v1/firm/me"))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
     expect_problem(on_operator, 404).await;
     // The cookie alone authenticates safe requests on its own host.
-    let me = a.client.get(app.firm_url(&a.slug, "/api/v1/firm/me")).send().await.unwrap();
+    let me = a
+        .client
+        .get(app.firm_url(&a.slug, "/api/v1/firm/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
 
     // Over https the cookie takes the __Host- prefix and Secure.
-    let https = TestApp::spawn_with(app.backend, json!({"server": {"public_scheme": "https", "public_port": 443}})).await;
+    let https = TestApp::spawn_with(
+        app.backend,
+        json!({"server": {"public_scheme": "https", "public_port": 443}}),
+    )
+    .await;
     let firm = https.create_tenant().await;
     let slug = firm["slug"].as_str().unwrap();
     let email = format!("admin@{slug}.example");
@@ -169,8 +236,14 @@ async fn sessions_are_host_only_cookies_bound_to_their_firm(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("__Host-portico_session=") && cookie.contains("Secure"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("__Host-portico_session=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
 }
 
 async fn sign_out_and_forged_cookies_are_refused(app: TestApp) {
@@ -178,15 +251,35 @@ async fn sign_out_and_forged_cookies_are_refused(app: TestApp) {
     let mut forged = a.token.clone();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
-    let response = app.http.get(app.firm_url(&a.slug, "/api/v1/firm/me")).bearer_auth(&forged).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.firm_url(&a.slug, "/api/v1/firm/me"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
     expect_problem(response, 401).await;
 
-    let out = app.firm_api(&a, Method::DELETE, "/session").send().await.unwrap();
+    let out = app
+        .firm_api(&a, Method::DELETE, "/session")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 204);
-    assert!(out.headers()["set-cookie"].to_str().unwrap().starts_with("portico_session=;"));
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("portico_session=;")
+    );
     let replay = app.firm_api(&a, Method::GET, "/me").send().await.unwrap();
     expect_problem(replay, 401).await;
-    let replay = a.client.get(app.firm_url(&a.slug, "/api/v1/firm/me")).send().await.unwrap();
+    let replay = a
+        .client
+        .get(app.firm_url(&a.slug, "/api/v1/firm/me"))
+        .send()
+        .await
+        .unwrap();
     expect_problem(replay, 401).await;
 }
 
@@ -200,7 +293,11 @@ async fn cookie_requests_need_csrf_from_the_same_origin(app: TestApp) {
     for (origin, site, csrf) in [
         (None, None, None),
         (Some(own_origin.clone()), Some("same-origin"), Some("wrong")),
-        (Some(sibling.clone()), Some("same-site"), Some(a.csrf.as_str())),
+        (
+            Some(sibling.clone()),
+            Some("same-site"),
+            Some(a.csrf.as_str()),
+        ),
         (Some(sibling.clone()), None, Some(a.csrf.as_str())),
         (None, Some("cross-site"), Some(a.csrf.as_str())),
     ] {
@@ -219,7 +316,15 @@ async fn cookie_requests_need_csrf_from_the_same_origin(app: TestApp) {
         assert!(detail.contains("cross-site"), "{detail}");
     }
     // Still signed in: nothing changed.
-    assert_eq!(a.client.get(app.firm_url(&a.slug, "/api/v1/firm/me")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        a.client
+            .get(app.firm_url(&a.slug, "/api/v1/firm/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let ok = a
         .client
         .delete(&url)
@@ -237,15 +342,32 @@ async fn wrong_passwords_lock_the_account_but_not_reset(app: TestApp) {
     let url = app.firm_url(&a.slug, "/api/v1/firm/session");
     let mut bodies = Vec::new();
     for _ in 0..5 {
-        let response = new_client().post(&url).json(&json!({"email": a.email, "password": "wrong password here"})).send().await.unwrap();
+        let response = new_client()
+            .post(&url)
+            .json(&json!({"email": a.email, "password": "wrong password here"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 401);
         bodies.push(response.text().await.unwrap());
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical 401 bodies");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "identical 401 bodies"
+    );
     // Locked now, even with the right password, and from another address.
-    let locked = new_client().post(&url).json(&json!({"email": a.email, "password": STRONG_PASSWORD})).send().await.unwrap();
+    let locked = new_client()
+        .post(&url)
+        .json(&json!({"email": a.email, "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(locked.status(), 429);
-    let retry_after: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
     let other_address = new_client()
         .post(app.firm_url(&a.slug, "/api/v1/firm/session"))
@@ -261,7 +383,13 @@ async fn wrong_passwords_lock_the_account_but_not_reset(app: TestApp) {
     assert_eq!(unknown.text().await.unwrap(), bodies[0]);
 
     // Password reset still works while locked, and lifts the lock.
-    let reset = app.http.post(app.firm_url(&a.slug, "/api/v1/firm/password-reset")).json(&json!({"email": a.email})).send().await.unwrap();
+    let reset = app
+        .http
+        .post(app.firm_url(&a.slug, "/api/v1/firm/password-reset"))
+        .json(&json!({"email": a.email}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reset.status(), 202);
     let mail = wait_for_reset_mail(&app, &a.email).await;
     let token = link_token(&mail, &format!("{}/firm/reset/", app.portal_url(&a.slug)));
@@ -273,7 +401,8 @@ async fn wrong_passwords_lock_the_account_but_not_reset(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(done.status(), 200);
-    app.sign_in(&a.slug, &a.email, "a brand new passphrase 2027").await;
+    app.sign_in(&a.slug, &a.email, "a brand new passphrase 2027")
+        .await;
 }
 
 async fn wait_for_reset_mail(app: &TestApp, to: &str) -> String {
@@ -302,7 +431,12 @@ async fn many_accounts_from_one_address_lock_that_address(app: TestApp) {
             .unwrap();
         assert_eq!(response.status(), 401, "attempt {i}");
     }
-    let blocked = new_client().post(&url).json(&json!({"email": a.email, "password": STRONG_PASSWORD})).send().await.unwrap();
+    let blocked = new_client()
+        .post(&url)
+        .json(&json!({"email": a.email, "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(blocked.status(), 429, "the address is blocked");
     assert!(blocked.headers().contains_key("retry-after"));
     // The account itself is not locked: from another address the right password works.
@@ -334,7 +468,11 @@ async fn many_accounts_from_one_address_lock_that_address(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert_eq!(other_address.status(), 200, "no malicious lockout of the account");
+    assert_eq!(
+        other_address.status(),
+        200,
+        "no malicious lockout of the account"
+    );
 }
 
 async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestApp) {
@@ -347,7 +485,13 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
     for i in 0..30 {
         for (email, times) in [(&a.email, &mut known), (&unknown_email, &mut unknown)] {
             let started = Instant::now();
-            let response = app.http.post(&url).json(&json!({"email": email})).send().await.unwrap();
+            let response = app
+                .http
+                .post(&url)
+                .json(&json!({"email": email}))
+                .send()
+                .await
+                .unwrap();
             times.push(started.elapsed());
             assert_eq!(response.status(), 202, "{i}");
             assert!(response.text().await.unwrap().is_empty());
@@ -358,13 +502,20 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
     // Both answer before any lookup happens, so the medians are close; a generous bound keeps
     // this stable on a busy machine while still catching an answer that waits for the work.
     let (k, u) = (known[15].as_secs_f64(), unknown[15].as_secs_f64());
-    assert!(k < u * 3.0 + 0.002 && u < k * 3.0 + 0.002, "medians {k} vs {u}");
+    assert!(
+        k < u * 3.0 + 0.002 && u < k * 3.0 + 0.002,
+        "medians {k} vs {u}"
+    );
 
     // Only the known address gets mail; the newest link is the one that works.
     let mail = wait_for_reset_mail(&app, &a.email).await;
     assert!(link_token(&mail, &format!("{}/firm/reset/", app.portal_url(&a.slug))).len() == 43);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!app.sent_files().iter().any(|m| m.contains(&format!("To: {unknown_email}"))));
+    assert!(
+        !app.sent_files()
+            .iter()
+            .any(|m| m.contains(&format!("To: {unknown_email}")))
+    );
     let pending = app
         .count(
             "SELECT COUNT(*) AS n FROM auth_token WHERE tenant_id = $1 AND purpose = 'member_reset' AND used_at IS NULL",
@@ -375,7 +526,11 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
 
     // Complete a reset with whichever link is still unused: find it by trying the emails.
     let mut used = false;
-    for mail in app.sent_files().into_iter().filter(|m| m.contains("/firm/reset/")) {
+    for mail in app
+        .sent_files()
+        .into_iter()
+        .filter(|m| m.contains("/firm/reset/"))
+    {
         let token = link_token(&mail, &format!("{}/firm/reset/", app.portal_url(&a.slug)));
         let response = app
             .http
@@ -393,7 +548,19 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
     }
     assert!(used, "the newest link works");
     // Every other session of the member ended.
-    expect_problem(app.firm_api(&a, Method::GET, "/me").send().await.unwrap(), 401).await;
-    expect_problem(app.firm_api(&other_session, Method::GET, "/me").send().await.unwrap(), 401).await;
-    app.sign_in(&a.slug, &a.email, "the newest passphrase 2028").await;
+    expect_problem(
+        app.firm_api(&a, Method::GET, "/me").send().await.unwrap(),
+        401,
+    )
+    .await;
+    expect_problem(
+        app.firm_api(&other_session, Method::GET, "/me")
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    app.sign_in(&a.slug, &a.email, "the newest passphrase 2028")
+        .await;
 }

@@ -31,16 +31,29 @@ async fn client_journey_through_the_pages(app: TestApp) {
     let refused = browser
         .post(&url)
         .header("origin", &origin)
-        .form(&[("password", CLIENT_PASSWORD), ("password_confirm", CLIENT_PASSWORD)])
+        .form(&[
+            ("password", CLIENT_PASSWORD),
+            ("password_confirm", CLIENT_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.text().await.unwrap().contains("accept the terms of service"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("accept the terms of service")
+    );
     let mismatch = browser
         .post(&url)
         .header("origin", &origin)
-        .form(&[("accept_terms", "on"), ("password", CLIENT_PASSWORD), ("password_confirm", "something else entirely")])
+        .form(&[
+            ("accept_terms", "on"),
+            ("password", CLIENT_PASSWORD),
+            ("password_confirm", "something else entirely"),
+        ])
         .send()
         .await
         .unwrap();
@@ -48,19 +61,29 @@ async fn client_journey_through_the_pages(app: TestApp) {
     let created = browser
         .post(&url)
         .header("origin", &origin)
-        .form(&[("accept_terms", "on"), ("password", CLIENT_PASSWORD), ("password_confirm", CLIENT_PASSWORD)])
+        .form(&[
+            ("accept_terms", "on"),
+            ("password", CLIENT_PASSWORD),
+            ("password_confirm", CLIENT_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::OK);
     let page = created.text().await.unwrap();
-    assert!(page.contains("Account Created") && page.contains("id=\"go-login\""), "{page}");
+    assert!(
+        page.contains("Account Created") && page.contains("id=\"go-login\""),
+        "{page}"
+    );
 
     // Sign in through the form; the home page lists the shared file.
     let wrong = browser
         .post(app.firm_url(&admin.slug, "/login"))
         .header("origin", &origin)
-        .form(&[("email", email.as_str()), ("password", "not my password at all")])
+        .form(&[
+            ("email", email.as_str()),
+            ("password", "not my password at all"),
+        ])
         .send()
         .await
         .unwrap();
@@ -73,11 +96,26 @@ async fn client_journey_through_the_pages(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let home = browser.get(app.firm_url(&admin.slug, "/")).send().await.unwrap().text().await.unwrap();
+    let home = browser
+        .get(app.firm_url(&admin.slug, "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("Welcome, Paula Page") && home.contains("P-7"));
-    let file_page = browser.get(app.firm_url(&admin.slug, &format!("/files/{file}"))).send().await.unwrap();
+    let file_page = browser
+        .get(app.firm_url(&admin.slug, &format!("/files/{file}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(file_page.status(), 200);
-    let missing = browser.get(app.firm_url(&admin.slug, &format!("/files/{}", uuid::Uuid::now_v7()))).send().await.unwrap();
+    let missing = browser
+        .get(app.firm_url(&admin.slug, &format!("/files/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 
     // A sibling firm's page cannot sign the client out (CSRF), the real form can.
@@ -98,7 +136,14 @@ async fn client_journey_through_the_pages(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let after = browser.get(app.firm_url(&admin.slug, "/")).send().await.unwrap().text().await.unwrap();
+    let after = browser
+        .get(app.firm_url(&admin.slug, "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(after.contains("client-login"));
 
     // Need Help: the same page for any address.
@@ -114,8 +159,33 @@ async fn client_journey_through_the_pages(app: TestApp) {
         .unwrap();
     assert!(help.contains("If nobody@example.org is a login of this portal"));
 
+    // Cookie-authenticated API calls need the CSRF token from the same origin.
+    let cookie_client = app
+        .client_sign_in(&admin.slug, &email, CLIENT_PASSWORD)
+        .await;
+    let session_url = app.firm_url(&admin.slug, "/api/v1/portal/session");
+    let refused = cookie_client
+        .client
+        .delete(&session_url)
+        .header("origin", &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let ended = cookie_client
+        .client
+        .delete(&session_url)
+        .header("origin", &origin)
+        .header("x-csrf-token", &cookie_client.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+
     // The firm closing its portal stops clients at once, without deleting anything.
-    let client = app.client_sign_in(&admin.slug, &email, CLIENT_PASSWORD).await;
+    let client = app
+        .client_sign_in(&admin.slug, &email, CLIENT_PASSWORD)
+        .await;
     let mut options: serde_json::Value = app
         .firm_api(&admin, reqwest::Method::GET, "/options/client-portal")
         .send()
@@ -125,9 +195,25 @@ async fn client_journey_through_the_pages(app: TestApp) {
         .await
         .unwrap();
     options["enabled"] = json!(false);
-    app.firm_api(&admin, reqwest::Method::PUT, "/options/client-portal").json(&options).send().await.unwrap();
-    let closed = app.portal_api(&client, reqwest::Method::GET, "/files").send().await.unwrap();
+    app.firm_api(&admin, reqwest::Method::PUT, "/options/client-portal")
+        .json(&options)
+        .send()
+        .await
+        .unwrap();
+    let closed = app
+        .portal_api(&client, reqwest::Method::GET, "/files")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(closed.status(), 401);
-    let login = app.http.get(app.firm_url(&admin.slug, "/")).send().await.unwrap().text().await.unwrap();
+    let login = app
+        .http
+        .get(app.firm_url(&admin.slug, "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(login.contains("currently closed"));
 }

@@ -11,8 +11,8 @@ use anyhow::Context;
 use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, CookieJarManager};
 use poem::{Endpoint, EndpointExt, Response, Route, get, post};
-use portico_platform::mail::{MailTransport, OutboxWorker, WorkerConfig};
 use portico_platform::cache::TenantCache;
+use portico_platform::mail::{MailTransport, OutboxWorker, WorkerConfig};
 use portico_platform::password::PasswordHasher;
 use portico_platform::storage::BlobStore;
 use portico_platform::{Database, Settings};
@@ -164,7 +164,9 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         firm::documents::routes,
         firm::custom_fields::routes,
     ];
-    let route = firm_pages.iter().fold(Route::new(), |route, add| add(route));
+    let route = firm_pages
+        .iter()
+        .fold(Route::new(), |route, add| add(route));
     route
         .at("/healthz", get(infra::healthz))
         .at("/readyz", get(infra::readyz))
@@ -180,8 +182,14 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/logout", post(crate::pages::logout))
         .at("/help", get(client::help_form).post(client::help))
         .at("/reset/:token", get(client::reset_form).post(client::reset))
-        .at("/invitations/:token", get(client::invitation_form).post(client::accept_invitation))
-        .at("/verify-email/:token", get(client::verify_email_form).post(client::verify_email))
+        .at(
+            "/invitations/:token",
+            get(client::invitation_form).post(client::accept_invitation),
+        )
+        .at(
+            "/verify-email/:token",
+            get(client::verify_email_form).post(client::verify_email),
+        )
         .at("/files/:id", get(client::file))
         .at("/tenants", post(operator::create_tenant))
         .at("/tenants/:slug/suspend", post(operator::suspend_tenant))
@@ -194,11 +202,23 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/branding/logo", get(portal::logo))
         .at("/dev/mail", get(portal::dev_mail))
         .at("/firm", get(firm::dashboard))
-        .at("/firm/login", get(firm::auth::login_form).post(firm::auth::login))
+        .at(
+            "/firm/login",
+            get(firm::auth::login_form).post(firm::auth::login),
+        )
         .at("/firm/logout", post(firm::auth::logout))
-        .at("/firm/help", get(firm::auth::help_form).post(firm::auth::help))
-        .at("/firm/setup/:token", get(firm::auth::setup_form).post(firm::auth::setup))
-        .at("/firm/reset/:token", get(firm::auth::reset_form).post(firm::auth::reset))
+        .at(
+            "/firm/help",
+            get(firm::auth::help_form).post(firm::auth::help),
+        )
+        .at(
+            "/firm/setup/:token",
+            get(firm::auth::setup_form).post(firm::auth::setup),
+        )
+        .at(
+            "/firm/reset/:token",
+            get(firm::auth::reset_form).post(firm::auth::reset),
+        )
         .catch_all_error(move |err: poem::Error| {
             let state = html_state.clone();
             async move { html_error(&state, err) }

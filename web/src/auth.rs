@@ -9,14 +9,14 @@ use poem::web::cookie::{Cookie, SameSite};
 use poem::{FromRequest, Request, RequestBody};
 use std::future::Future;
 
-use portico_platform::{TenantDb, TenantTx};
 use portico_platform::ids::MemberId;
 use portico_platform::token::constant_time_eq;
+use portico_platform::{TenantDb, TenantTx};
+use portico_tenants::TenantRecord;
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::members::{self, Member};
 use portico_tenants::sessions::{self, ActiveSession, NewSession, PrincipalKind, SessionPolicy};
 use portico_tenants::throttle::{self, ThrottleKeys, ThrottlePolicy};
-use portico_tenants::TenantRecord;
 use sea_orm::DbErr;
 use secrecy::SecretString;
 
@@ -25,7 +25,11 @@ use crate::middleware::{RequestHost, is_same_origin_request};
 use crate::state::AppState;
 
 pub fn session_cookie_name(state: &AppState) -> &'static str {
-    if state.settings.is_https() { "__Host-portico_session" } else { "portico_session" }
+    if state.settings.is_https() {
+        "__Host-portico_session"
+    } else {
+        "portico_session"
+    }
 }
 
 pub fn session_policy(state: &AppState) -> SessionPolicy {
@@ -55,7 +59,9 @@ pub fn session_cookie(state: &AppState, value: &str) -> Cookie {
     cookie.set_same_site(SameSite::Lax);
     cookie.set_path("/");
     cookie.set_secure(state.settings.is_https());
-    cookie.set_max_age(Duration::from_secs(state.settings.auth.session_absolute_secs));
+    cookie.set_max_age(Duration::from_secs(
+        state.settings.auth.session_absolute_secs,
+    ));
     cookie
 }
 
@@ -76,7 +82,9 @@ pub fn client_ip(req: &Request, state: &AppState) -> Option<String> {
             return forwarded.get(forwarded.len() - hops).cloned();
         }
     }
-    req.remote_addr().as_socket_addr().map(|addr| addr.ip().to_string())
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
 }
 
 pub fn firm_of(req: &Request) -> Option<TenantRecord> {
@@ -95,7 +103,10 @@ pub enum Presented {
 
 /// The session token from `Authorization: Bearer …` or the session cookie.
 pub fn presented_token(req: &Request, state: &AppState) -> Option<(String, Presented)> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         && let Some(token) = value.strip_prefix("Bearer ")
     {
         return Some((token.trim().to_owned(), Presented::Bearer));
@@ -168,22 +179,50 @@ pub async fn resolve_session(
 }
 
 /// Resolves the member behind the request's session (CSRF is checked separately).
-pub async fn authenticate_member(req: &Request, state: &AppState) -> Result<MemberCtx, AuthFailure> {
-    let (tenant, db, session, presented) = resolve_session(req, state, PrincipalKind::Member).await?;
-    let tx = db.read().await.map_err(|e| AuthFailure::Internal(e.to_string()))?;
+pub async fn authenticate_member(
+    req: &Request,
+    state: &AppState,
+) -> Result<MemberCtx, AuthFailure> {
+    let (tenant, db, session, presented) =
+        resolve_session(req, state, PrincipalKind::Member).await?;
+    let tx = db
+        .read()
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
     let member = members::get(&tx, MemberId::from_uuid(session.principal_id))
         .await
         .map_err(|e| AuthFailure::Internal(e.to_string()))?;
-    tx.commit().await.map_err(|e| AuthFailure::Internal(e.to_string()))?;
-    let member = member.filter(|m| m.active).ok_or(AuthFailure::Unauthenticated)?;
-    Ok(MemberCtx { ip: client_ip(req, state), tenant, db, member, session, presented })
+    tx.commit()
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+    let member = member
+        .filter(|m| m.active)
+        .ok_or(AuthFailure::Unauthenticated)?;
+    Ok(MemberCtx {
+        ip: client_ip(req, state),
+        tenant,
+        db,
+        member,
+        session,
+        presented,
+    })
 }
 
 /// Cookie-authenticated unsafe requests must come from the firm's own origin and carry the
 /// session's CSRF token. Bearer tokens are not sent by browsers on their own, so they need
 /// neither.
-pub fn check_csrf(req: &Request, ctx: &MemberCtx, presented_csrf: Option<&str>) -> Result<(), AuthFailure> {
-    check_session_csrf(req, ctx.presented, &ctx.session, &ctx.tenant, presented_csrf)
+pub fn check_csrf(
+    req: &Request,
+    ctx: &MemberCtx,
+    presented_csrf: Option<&str>,
+) -> Result<(), AuthFailure> {
+    check_session_csrf(
+        req,
+        ctx.presented,
+        &ctx.session,
+        &ctx.tenant,
+        presented_csrf,
+    )
 }
 
 /// The CSRF rule for any session (members and clients alike).
@@ -217,8 +256,13 @@ impl<'a> FromRequest<'a> for FirmMember {
         let Some(state) = req.data::<AppState>() else {
             return Err(ApiError::internal("application state missing").into());
         };
-        let ctx = authenticate_member(req, state).await.map_err(ApiError::from)?;
-        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        let ctx = authenticate_member(req, state)
+            .await
+            .map_err(ApiError::from)?;
+        let header = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
         check_csrf(req, &ctx, header).map_err(ApiError::from)?;
         Ok(FirmMember(ctx))
     }
@@ -249,6 +293,9 @@ fn internal(err: impl std::fmt::Display) -> LoginError {
     LoginError::Internal(err.to_string())
 }
 
+/// An account and its stored password hash (`None`: no password chosen yet).
+pub type Credentials<A> = (A, Option<String>);
+
 /// One kind of account that signs in with an email and a password.
 pub trait AccountKind {
     type Account: Send + Sync;
@@ -260,7 +307,7 @@ pub trait AccountKind {
     fn credentials(
         tx: &TenantTx,
         email: &str,
-    ) -> impl Future<Output = Result<Option<(Self::Account, Option<String>)>, DbErr>> + Send;
+    ) -> impl Future<Output = Result<Option<Credentials<Self::Account>>, DbErr>> + Send;
     /// Whether the account may sign in at all (checked after verifying, so timing is equal).
     fn may_sign_in(account: &Self::Account) -> bool;
     fn principal_id(account: &Self::Account) -> uuid::Uuid;
@@ -280,7 +327,10 @@ impl AccountKind for Members {
     const SCOPE: &'static str = "member";
     const PRINCIPAL: PrincipalKind = PrincipalKind::Member;
 
-    async fn credentials(tx: &TenantTx, email: &str) -> Result<Option<(Member, Option<String>)>, DbErr> {
+    async fn credentials(
+        tx: &TenantTx,
+        email: &str,
+    ) -> Result<Option<(Member, Option<String>)>, DbErr> {
         members::credentials_by_email(tx, email).await
     }
 
@@ -337,15 +387,25 @@ pub async fn sign_in<K: AccountKind>(
     let account = match account {
         Some(account) if verified && K::may_sign_in(&account) => account,
         _ => {
-            throttle::record_failure(&db, &keys, &throttle_policy(state)).await.map_err(internal)?;
+            throttle::record_failure(&db, &keys, &throttle_policy(state))
+                .await
+                .map_err(internal)?;
             return Err(LoginError::Invalid);
         }
     };
-    throttle::clear_account(&db, &keys).await.map_err(internal)?;
-    let tx = db.write().await.map_err(internal)?;
-    let session = sessions::create(&tx, K::PRINCIPAL, K::principal_id(&account), ip.clone(), session_policy(state))
+    throttle::clear_account(&db, &keys)
         .await
         .map_err(internal)?;
+    let tx = db.write().await.map_err(internal)?;
+    let session = sessions::create(
+        &tx,
+        K::PRINCIPAL,
+        K::principal_id(&account),
+        ip.clone(),
+        session_policy(state),
+    )
+    .await
+    .map_err(internal)?;
     K::signed_in(&tx, &account, ip).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     Ok((account, session))
@@ -365,6 +425,11 @@ pub async fn sign_in_member(
 /// Pages that carry a single-use token in their URL must not leak it through the Referer
 /// header or a shared cache.
 pub fn protect_token_page(response: &mut poem::Response) {
-    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }

@@ -10,7 +10,9 @@ use portico_tenants::portal_access::{self, Client};
 use portico_tenants::sessions::{ActiveSession, PrincipalKind};
 use sea_orm::DbErr;
 
-use crate::auth::{AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, resolve_session};
+use crate::auth::{
+    AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, resolve_session,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,7 +24,10 @@ impl AccountKind for Clients {
     const SCOPE: &'static str = "client";
     const PRINCIPAL: PrincipalKind = PrincipalKind::Client;
 
-    async fn credentials(tx: &TenantTx, email: &str) -> Result<Option<(Client, Option<String>)>, DbErr> {
+    async fn credentials(
+        tx: &TenantTx,
+        email: &str,
+    ) -> Result<Option<(Client, Option<String>)>, DbErr> {
         portal_access::credentials_by_email(tx, email).await
     }
 
@@ -63,24 +68,50 @@ pub struct ClientCtx {
     pub ip: Option<String>,
 }
 
-pub async fn authenticate_client(req: &Request, state: &AppState) -> Result<ClientCtx, AuthFailure> {
-    let (tenant, db, session, presented) = resolve_session(req, state, PrincipalKind::Client).await?;
+pub async fn authenticate_client(
+    req: &Request,
+    state: &AppState,
+) -> Result<ClientCtx, AuthFailure> {
+    let (tenant, db, session, presented) =
+        resolve_session(req, state, PrincipalKind::Client).await?;
     let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
     let tx = db.read().await.map_err(internal)?;
-    let client = portal_access::active_client(&tx, session.principal_id).await.map_err(internal)?;
+    let client = portal_access::active_client(&tx, session.principal_id)
+        .await
+        .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     // A disabled account's sessions were deleted; this also covers an account disabled while
     // the lookup above was running.
     let client = client.ok_or(AuthFailure::Unauthenticated)?;
     // The firm switching the portal off stops clients at once; nothing is deleted.
-    if !crate::firm_options::options(state, &tenant).await.portal_enabled {
+    if !crate::firm_options::options(state, &tenant)
+        .await
+        .portal_enabled
+    {
         return Err(AuthFailure::Unauthenticated);
     }
-    Ok(ClientCtx { ip: client_ip(req, state), tenant, db, client, session, presented })
+    Ok(ClientCtx {
+        ip: client_ip(req, state),
+        tenant,
+        db,
+        client,
+        session,
+        presented,
+    })
 }
 
-pub fn check_client_csrf(req: &Request, ctx: &ClientCtx, presented_csrf: Option<&str>) -> Result<(), AuthFailure> {
-    check_session_csrf(req, ctx.presented, &ctx.session, &ctx.tenant, presented_csrf)
+pub fn check_client_csrf(
+    req: &Request,
+    ctx: &ClientCtx,
+    presented_csrf: Option<&str>,
+) -> Result<(), AuthFailure> {
+    check_session_csrf(
+        req,
+        ctx.presented,
+        &ctx.session,
+        &ctx.tenant,
+        presented_csrf,
+    )
 }
 
 /// The API extractor: a client session, CSRF checked from `X-CSRF-Token`.
@@ -91,8 +122,13 @@ impl<'a> FromRequest<'a> for PortalClient {
         let Some(state) = req.data::<AppState>() else {
             return Err(ApiError::internal("application state missing").into());
         };
-        let ctx = authenticate_client(req, state).await.map_err(ApiError::from)?;
-        let header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+        let ctx = authenticate_client(req, state)
+            .await
+            .map_err(ApiError::from)?;
+        let header = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
         check_client_csrf(req, &ctx, header).map_err(ApiError::from)?;
         Ok(PortalClient(ctx))
     }

@@ -41,7 +41,15 @@ pub async fn complete_setup(
     password: &SecretString,
     ip: Option<String>,
 ) -> Result<Member, PasswordLinkError> {
-    use_password_link(state, tenant, TokenPurpose::MemberSetup, token, password, ip).await
+    use_password_link(
+        state,
+        tenant,
+        TokenPurpose::MemberSetup,
+        token,
+        password,
+        ip,
+    )
+    .await
 }
 
 pub async fn complete_reset(
@@ -51,7 +59,15 @@ pub async fn complete_reset(
     password: &SecretString,
     ip: Option<String>,
 ) -> Result<Member, PasswordLinkError> {
-    use_password_link(state, tenant, TokenPurpose::MemberReset, token, password, ip).await
+    use_password_link(
+        state,
+        tenant,
+        TokenPurpose::MemberReset,
+        token,
+        password,
+        ip,
+    )
+    .await
 }
 
 /// The member a link belongs to, if it can still be used (for showing the page).
@@ -76,8 +92,11 @@ async fn use_password_link(
     ip: Option<String>,
 ) -> Result<Member, PasswordLinkError> {
     let holder = link_holder(state, tenant, purpose, token).await?;
-    passwords::check(password.expose_secret(), &[&holder.name, &holder.email, &tenant.name])
-        .map_err(|rejected| PasswordLinkError::Rejected(rejected.to_string()))?;
+    passwords::check(
+        password.expose_secret(),
+        &[&holder.name, &holder.email, &tenant.name],
+    )
+    .map_err(|rejected| PasswordLinkError::Rejected(rejected.to_string()))?;
     let hash = state.passwords.hash(password).await.map_err(internal)?;
     let db = state.db.tenant(tenant.id);
     let tx = db.write().await.map_err(internal)?;
@@ -85,7 +104,9 @@ async fn use_password_link(
     tx.commit().await.map_err(internal)?;
     // A reset also lifts a lockout: the person has just proven they own the mailbox.
     let keys = ThrottleKeys::new("member", &member.email.to_lowercase(), None);
-    throttle::clear_account(&db, &keys).await.map_err(internal)?;
+    throttle::clear_account(&db, &keys)
+        .await
+        .map_err(internal)?;
     Ok(member)
 }
 
@@ -95,8 +116,10 @@ pub fn request_reset_in_background(state: &AppState, tenant: &TenantRecord, emai
     let state = state.clone();
     let tenant = tenant.clone();
     tokio::spawn(async move {
-        let valid_for = chrono::Duration::from_std(Duration::from_secs(state.settings.auth.password_reset_valid_secs))
-            .unwrap_or_else(|_| chrono::Duration::hours(1));
+        let valid_for = chrono::Duration::from_std(Duration::from_secs(
+            state.settings.auth.password_reset_valid_secs,
+        ))
+        .unwrap_or_else(|_| chrono::Duration::hours(1));
         let result = async {
             let tx = state.db.tenant(tenant.id).write().await?;
             let options = crate::firm_options::options(&state, &tenant).await;

@@ -40,9 +40,15 @@ fn link_error(err: LinkError) -> PasswordLinkError {
     }
 }
 
-pub async fn invitation(state: &AppState, tenant: &TenantRecord, token: &str) -> Result<InvitationView, PasswordLinkError> {
+pub async fn invitation(
+    state: &AppState,
+    tenant: &TenantRecord,
+    token: &str,
+) -> Result<InvitationView, PasswordLinkError> {
     let tx = state.db.tenant(tenant.id).read().await.map_err(internal)?;
-    let view = portal_access::invitation(&tx, token).await.map_err(link_error)?;
+    let view = portal_access::invitation(&tx, token)
+        .await
+        .map_err(link_error)?;
     tx.commit().await.map_err(internal)?;
     Ok(view)
 }
@@ -57,21 +63,34 @@ pub async fn accept_invitation(
 ) -> Result<Client, PasswordLinkError> {
     let holder = invitation(state, tenant, token).await?;
     if !accept_terms {
-        return Err(PasswordLinkError::Rejected("you must accept the terms of service to create your account".into()));
+        return Err(PasswordLinkError::Rejected(
+            "you must accept the terms of service to create your account".into(),
+        ));
     }
     let firm = firm_context(state, tenant).await;
-    passwords::check(password.expose_secret(), &[&holder.name, &holder.login_email, &firm.firm_name])
-        .map_err(|r| PasswordLinkError::Rejected(r.to_string()))?;
+    passwords::check(
+        password.expose_secret(),
+        &[&holder.name, &holder.login_email, &firm.firm_name],
+    )
+    .map_err(|r| PasswordLinkError::Rejected(r.to_string()))?;
     let hash = state.passwords.hash(password).await.map_err(internal)?;
     let tx = state.db.tenant(tenant.id).write().await.map_err(internal)?;
-    let client = portal_access::accept_invitation(&tx, token, hash, &firm).await.map_err(link_error)?;
+    let client = portal_access::accept_invitation(&tx, token, hash, &firm)
+        .await
+        .map_err(link_error)?;
     tx.commit().await.map_err(internal)?;
     Ok(client)
 }
 
-pub async fn reset_holder(state: &AppState, tenant: &TenantRecord, token: &str) -> Result<Client, PasswordLinkError> {
+pub async fn reset_holder(
+    state: &AppState,
+    tenant: &TenantRecord,
+    token: &str,
+) -> Result<Client, PasswordLinkError> {
     let tx = state.db.tenant(tenant.id).read().await.map_err(internal)?;
-    let client = portal_access::reset_holder(&tx, token).await.map_err(link_error)?;
+    let client = portal_access::reset_holder(&tx, token)
+        .await
+        .map_err(link_error)?;
     tx.commit().await.map_err(internal)?;
     Ok(client)
 }
@@ -84,21 +103,34 @@ pub async fn complete_reset(
 ) -> Result<Client, PasswordLinkError> {
     let holder = reset_holder(state, tenant, token).await?;
     let firm = firm_context(state, tenant).await;
-    passwords::check(password.expose_secret(), &[&holder.name, &holder.login_email, &firm.firm_name])
-        .map_err(|r| PasswordLinkError::Rejected(r.to_string()))?;
+    passwords::check(
+        password.expose_secret(),
+        &[&holder.name, &holder.login_email, &firm.firm_name],
+    )
+    .map_err(|r| PasswordLinkError::Rejected(r.to_string()))?;
     let hash = state.passwords.hash(password).await.map_err(internal)?;
     let db = state.db.tenant(tenant.id);
     let tx = db.write().await.map_err(internal)?;
-    let client = portal_access::reset_password(&tx, token, hash).await.map_err(link_error)?;
+    let client = portal_access::reset_password(&tx, token, hash)
+        .await
+        .map_err(link_error)?;
     tx.commit().await.map_err(internal)?;
     let keys = ThrottleKeys::new("client", &client.login_email.to_lowercase(), None);
-    throttle::clear_account(&db, &keys).await.map_err(internal)?;
+    throttle::clear_account(&db, &keys)
+        .await
+        .map_err(internal)?;
     Ok(client)
 }
 
-pub async fn verify_login_email(state: &AppState, tenant: &TenantRecord, token: &str) -> Result<Client, PasswordLinkError> {
+pub async fn verify_login_email(
+    state: &AppState,
+    tenant: &TenantRecord,
+    token: &str,
+) -> Result<Client, PasswordLinkError> {
     let tx = state.db.tenant(tenant.id).write().await.map_err(internal)?;
-    let client = portal_access::verify_login_email(&tx, token).await.map_err(link_error)?;
+    let client = portal_access::verify_login_email(&tx, token)
+        .await
+        .map_err(link_error)?;
     tx.commit().await.map_err(internal)?;
     Ok(client)
 }
@@ -108,8 +140,10 @@ pub fn request_reset_in_background(state: &AppState, tenant: &TenantRecord, emai
     let state = state.clone();
     let tenant = tenant.clone();
     tokio::spawn(async move {
-        let valid_for = chrono::Duration::from_std(Duration::from_secs(state.settings.auth.password_reset_valid_secs))
-            .unwrap_or_else(|_| chrono::Duration::hours(1));
+        let valid_for = chrono::Duration::from_std(Duration::from_secs(
+            state.settings.auth.password_reset_valid_secs,
+        ))
+        .unwrap_or_else(|_| chrono::Duration::hours(1));
         let firm = firm_context(&state, &tenant).await;
         let result = async {
             let tx = state.db.tenant(tenant.id).write().await.map_err(internal)?;

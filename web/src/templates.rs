@@ -21,7 +21,10 @@ impl Templates {
         for file in TEMPLATE_DIR.files() {
             let name = file.path().to_string_lossy().into_owned();
             let source = file.contents_utf8().ok_or_else(|| {
-                minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, format!("{name} is not UTF-8"))
+                minijinja::Error::new(
+                    minijinja::ErrorKind::TemplateNotFound,
+                    format!("{name} is not UTF-8"),
+                )
             })?;
             env.add_template_owned(name, source.to_owned())?;
         }

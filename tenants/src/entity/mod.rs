@@ -1,21 +1,35 @@
 //! sea-orm entities of the tenants crate. Tenant-owned ones get the scoped finders.
 
+pub mod activity;
+pub mod appointment;
 pub mod audit_log;
 pub mod auth_throttle;
 pub mod auth_token;
+pub mod client_notice;
 pub mod contact;
+pub mod digest_run;
 pub mod firm_options;
 pub mod matter;
 pub mod matter_member;
 pub mod matter_person;
 pub mod member;
+pub mod member_preferences;
+pub mod note;
 pub mod operator_session;
 pub mod portal_account;
 pub mod portal_file_share;
 pub mod session;
+pub mod task;
 pub mod tenant;
 
 portico_platform::tenant_scoped!(
+    crate::entity::activity,
+    crate::entity::appointment,
+    crate::entity::client_notice,
+    crate::entity::digest_run,
+    crate::entity::member_preferences,
+    crate::entity::note,
+    crate::entity::task,
     crate::entity::audit_log,
     crate::entity::auth_throttle,
     crate::entity::auth_token,

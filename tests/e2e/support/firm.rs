@@ -66,15 +66,33 @@ impl TestApp {
     }
 
     /// A firm API request authenticated with the member's bearer token.
-    pub fn firm_api(&self, session: &FirmSession, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn firm_api(
+        &self,
+        session: &FirmSession,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, self.firm_url(&session.slug, &format!("/api/v1/firm{path}")))
+            .request(
+                method,
+                self.firm_url(&session.slug, &format!("/api/v1/firm{path}")),
+            )
             .bearer_auth(&session.token)
     }
 
     /// Invites a member as the administrator `admin`, completes their setup and signs them in.
-    pub async fn member(&self, admin: &FirmSession, name: &str, is_admin: bool, portal_rights: bool) -> FirmSession {
-        let email = format!("{}@{}.example", name.to_lowercase().replace(' ', "."), admin.slug);
+    pub async fn member(
+        &self,
+        admin: &FirmSession,
+        name: &str,
+        is_admin: bool,
+        portal_rights: bool,
+    ) -> FirmSession {
+        let email = format!(
+            "{}@{}.example",
+            name.to_lowercase().replace(' ', "."),
+            admin.slug
+        );
         let response = self
             .firm_api(admin, Method::POST, "/members")
             .json(&json!({"name": name, "email": email, "is_admin": is_admin, "portal_rights": portal_rights}))
@@ -83,7 +101,10 @@ impl TestApp {
             .unwrap();
         assert_eq!(response.status(), 201, "inviting {email}");
         let mail = self.wait_for_file_mail(&email).await;
-        let token = link_token(&mail, &format!("{}/firm/setup/", self.portal_url(&admin.slug)));
+        let token = link_token(
+            &mail,
+            &format!("{}/firm/setup/", self.portal_url(&admin.slug)),
+        );
         let response = self
             .http
             .post(self.firm_url(&admin.slug, &format!("/api/v1/firm/setup/{token}")))

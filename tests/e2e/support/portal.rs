@@ -31,7 +31,13 @@ impl TestApp {
     }
 
     /// Opens a file with `lawyer` responsible and `members` assigned.
-    pub async fn file(&self, s: &FirmSession, number: &str, lawyer: uuid::Uuid, members: &[uuid::Uuid]) -> uuid::Uuid {
+    pub async fn file(
+        &self,
+        s: &FirmSession,
+        number: &str,
+        lawyer: uuid::Uuid,
+        members: &[uuid::Uuid],
+    ) -> uuid::Uuid {
         let response = self
             .firm_api(s, Method::POST, "/files")
             .json(&json!({"number": number, "name": format!("Matter {number}"), "file_type": "Litigation",
@@ -51,11 +57,21 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "add client: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "add client: {}",
+            response.status()
+        );
     }
 
     /// PUT /contacts/{id}/portal with `allow: true`.
-    pub async fn allow_portal(&self, s: &FirmSession, contact: uuid::Uuid, email: &str, files: &[uuid::Uuid]) -> reqwest::Response {
+    pub async fn allow_portal(
+        &self,
+        s: &FirmSession,
+        contact: uuid::Uuid,
+        email: &str,
+        files: &[uuid::Uuid],
+    ) -> reqwest::Response {
         self.firm_api(s, Method::PUT, &format!("/contacts/{contact}/portal"))
             .json(&json!({"allow": true, "login_email": email, "file_ids": files}))
             .send()
@@ -76,7 +92,11 @@ impl TestApp {
                 let mut tokens: Vec<(String, String)> = mails
                     .iter()
                     .map(|m| {
-                        let date = m.lines().find(|l| l.starts_with("Message-ID:")).unwrap_or_default().to_owned();
+                        let date = m
+                            .lines()
+                            .find(|l| l.starts_with("Message-ID:"))
+                            .unwrap_or_default()
+                            .to_owned();
                         (date, link_token(m, &prefix))
                     })
                     .collect();
@@ -117,9 +137,17 @@ impl TestApp {
         }
     }
 
-    pub fn portal_api(&self, s: &ClientSession, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn portal_api(
+        &self,
+        s: &ClientSession,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, self.firm_url(&s.slug, &format!("/api/v1/portal{path}")))
+            .request(
+                method,
+                self.firm_url(&s.slug, &format!("/api/v1/portal{path}")),
+            )
             .bearer_auth(&s.token)
     }
 
@@ -131,10 +159,22 @@ impl TestApp {
         let contact = self.contact(&admin, "Chris Client", &[&email]).await;
         let file = self.file(&admin, "2026-001", admin.member_id, &[]).await;
         self.add_client(&admin, file, contact).await;
-        assert_eq!(self.allow_portal(&admin, contact, &email, &[file]).await.status(), 200);
+        assert_eq!(
+            self.allow_portal(&admin, contact, &email, &[file])
+                .await
+                .status(),
+            200
+        );
         let token = self.invitation_token(&admin.slug, &email, 0).await;
-        assert_eq!(self.accept(&admin.slug, &token, CLIENT_PASSWORD).await.status(), 200);
-        let client = self.client_sign_in(&admin.slug, &email, CLIENT_PASSWORD).await;
+        assert_eq!(
+            self.accept(&admin.slug, &token, CLIENT_PASSWORD)
+                .await
+                .status(),
+            200
+        );
+        let client = self
+            .client_sign_in(&admin.slug, &email, CLIENT_PASSWORD)
+            .await;
         (admin, client, contact, file)
     }
 }

@@ -62,11 +62,18 @@ impl FirmAuditApi {
     ) -> ApiResult<Json<Vec<AuditEntryView>>> {
         let ctx = auth.0;
         ctx.require_admin()?;
-        let filter = crate::audit_query::parse(actor.0.as_deref(), from.0.as_deref(), to.0.as_deref(), limit.0)
-            .map_err(ApiError::unprocessable)?;
+        let filter = crate::audit_query::parse(
+            actor.0.as_deref(),
+            from.0.as_deref(),
+            to.0.as_deref(),
+            limit.0,
+        )
+        .map_err(ApiError::unprocessable)?;
         let tx = ctx.db.read().await?;
         let entries = audit::list(&tx, &filter).await?;
         tx.commit().await?;
-        Ok(Json(entries.into_iter().map(AuditEntryView::from).collect()))
+        Ok(Json(
+            entries.into_iter().map(AuditEntryView::from).collect(),
+        ))
     }
 }

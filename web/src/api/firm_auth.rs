@@ -73,7 +73,9 @@ pub enum Accepted {
 impl From<PasswordLinkError> for ApiError {
     fn from(err: PasswordLinkError) -> Self {
         match err {
-            PasswordLinkError::Unusable => ApiError::new(poem::http::StatusCode::GONE, err.to_string()),
+            PasswordLinkError::Unusable => {
+                ApiError::new(poem::http::StatusCode::GONE, err.to_string())
+            }
             PasswordLinkError::Rejected(reason) => ApiError::unprocessable(reason),
             PasswordLinkError::Internal(cause) => ApiError::internal(cause),
         }
@@ -97,20 +99,38 @@ impl FirmAuthApi {
     ) -> ApiResult<Json<MemberView>> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
-        let member = firm_accounts::complete_setup(&state, &tenant, &token.0, &password, client_ip(req, &state)).await?;
+        let member = firm_accounts::complete_setup(
+            &state,
+            &tenant,
+            &token.0,
+            &password,
+            client_ip(req, &state),
+        )
+        .await?;
         Ok(Json(member.into()))
     }
 
     /// Sign in
     #[oai(path = "/session", method = "post")]
-    async fn sign_in(&self, req: &Request, state: Data<&AppState>, body: Json<SignInBody>) -> ApiResult<SignedIn> {
+    async fn sign_in(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<SignInBody>,
+    ) -> ApiResult<SignedIn> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         if !crate::middleware::is_same_origin_request(req, &tenant.portal_url) {
             return Err(ApiError::forbidden("cross-site sign-in refused"));
         }
         let password = SecretString::from(body.0.password);
-        let (member, session) =
-            sign_in_member(&state, &tenant, &body.0.email, &password, client_ip(req, &state)).await?;
+        let (member, session) = sign_in_member(
+            &state,
+            &tenant,
+            &body.0.email,
+            &password,
+            client_ip(req, &state),
+        )
+        .await?;
         let cookie = session_cookie(&state, session.token.reveal()).to_string();
         Ok(SignedIn::Ok(
             Json(SessionView {
@@ -138,7 +158,10 @@ impl FirmAuthApi {
     /// The signed-in member
     #[oai(path = "/me", method = "get")]
     async fn me(&self, member: FirmMember) -> Json<MeView> {
-        Json(MeView { csrf_token: member.0.session.csrf_token.clone(), member: member.0.member.into() })
+        Json(MeView {
+            csrf_token: member.0.session.csrf_token.clone(),
+            member: member.0.member.into(),
+        })
     }
 
     /// Ask for a password-reset link
@@ -146,7 +169,12 @@ impl FirmAuthApi {
     /// Always 202, whether or not the email belongs to an account; the email (if any) is sent
     /// in the background so the answer takes the same time either way.
     #[oai(path = "/password-reset", method = "post")]
-    async fn request_reset(&self, req: &Request, state: Data<&AppState>, body: Json<EmailBody>) -> ApiResult<Accepted> {
+    async fn request_reset(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<EmailBody>,
+    ) -> ApiResult<Accepted> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         firm_accounts::request_reset_in_background(&state, &tenant, body.0.email);
         Ok(Accepted::Accepted)
@@ -165,7 +193,14 @@ impl FirmAuthApi {
     ) -> ApiResult<Json<MemberView>> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
-        let member = firm_accounts::complete_reset(&state, &tenant, &token.0, &password, client_ip(req, &state)).await?;
+        let member = firm_accounts::complete_reset(
+            &state,
+            &tenant,
+            &token.0,
+            &password,
+            client_ip(req, &state),
+        )
+        .await?;
         Ok(Json(member.into()))
     }
 }

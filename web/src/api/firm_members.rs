@@ -77,18 +77,29 @@ impl FirmMembersApi {
     ///
     /// Creates the account and emails a setup link.
     #[oai(path = "/members", method = "post")]
-    async fn invite(&self, state: Data<&AppState>, auth: FirmMember, body: Json<InviteMemberBody>) -> ApiResult<Invited> {
+    async fn invite(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        body: Json<InviteMemberBody>,
+    ) -> ApiResult<Invited> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let body = body.0;
         let options = crate::firm_options::options(&state, &ctx.tenant).await;
         let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
-        let valid_for = chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
+        let valid_for =
+            chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
         let tx = ctx.db.write().await?;
         let member = members::invite(
             &tx,
             &ctx.member,
-            NewMember { name: body.name, email: body.email, is_admin: body.is_admin, portal_rights: body.portal_rights },
+            NewMember {
+                name: body.name,
+                email: body.email,
+                is_admin: body.is_admin,
+                portal_rights: body.portal_rights,
+            },
             &ctx.tenant.portal_url,
             &firm_name,
             valid_for,
@@ -106,7 +117,9 @@ impl FirmMembersApi {
         ctx.require_admin()?;
         let id = member_id(&id.0)?;
         let tx = ctx.db.read().await?;
-        let member = members::get(&tx, id).await?.ok_or_else(ApiError::not_found)?;
+        let member = members::get(&tx, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
         tx.commit().await?;
         Ok(Json(member.into()))
     }
@@ -116,7 +129,12 @@ impl FirmMembersApi {
     /// The firm always keeps one active administrator (409 otherwise). Deactivating a member
     /// ends their sessions at once.
     #[oai(path = "/members/:id", method = "patch")]
-    async fn update(&self, auth: FirmMember, id: Path<String>, body: Json<UpdateMemberBody>) -> ApiResult<Json<MemberView>> {
+    async fn update(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<UpdateMemberBody>,
+    ) -> ApiResult<Json<MemberView>> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let id = member_id(&id.0)?;

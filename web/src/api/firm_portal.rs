@@ -78,7 +78,12 @@ pub struct FileClientView {
 
 impl From<FileClient> for FileClientView {
     fn from(c: FileClient) -> Self {
-        Self { contact_id: c.contact_id.as_uuid(), name: c.name, status: c.status.as_str().to_owned(), has_file_access: c.has_file_access }
+        Self {
+            contact_id: c.contact_id.as_uuid(),
+            name: c.name,
+            status: c.status.as_str().to_owned(),
+            has_file_access: c.has_file_access,
+        }
     }
 }
 
@@ -120,7 +125,11 @@ pub struct FirmPortalApi;
 impl FirmPortalApi {
     /// A contact's Portal status
     #[oai(path = "/contacts/:id/portal", method = "get")]
-    async fn status(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<PortalAccessView>> {
+    async fn status(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> ApiResult<Json<PortalAccessView>> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -135,7 +144,13 @@ impl FirmPortalApi {
     /// shared files of an invited or active client); `{allow: false}` disables access: the
     /// account is closed, sessions end at once and file shares are dropped.
     #[oai(path = "/contacts/:id/portal", method = "put")]
-    async fn set(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<SetPortalAccessBody>) -> ApiResult<Json<PortalAccessView>> {
+    async fn set(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<SetPortalAccessBody>,
+    ) -> ApiResult<Json<PortalAccessView>> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let body = body.0;
@@ -144,14 +159,18 @@ impl FirmPortalApi {
             let login_email = body
                 .login_email
                 .filter(|e| !e.trim().is_empty())
-                .ok_or_else(|| ApiError::unprocessable("login_email is required to allow Portal access"))?;
+                .ok_or_else(|| {
+                    ApiError::unprocessable("login_email is required to allow Portal access")
+                })?;
             let firm = firm_context(&state, &ctx.tenant).await;
             let request = AllowRequest {
                 login_email,
                 file_ids: body.file_ids.into_iter().map(FileId::from_uuid).collect(),
                 message: body.message,
             };
-            portal_access::allow(&tx, &ctx.member, contact, request, &firm, ctx.ip.clone()).await?.view
+            portal_access::allow(&tx, &ctx.member, contact, request, &firm, ctx.ip.clone())
+                .await?
+                .view
         } else {
             portal_access::disable(&tx, &ctx.member, contact, ctx.ip.clone()).await?
         };
@@ -163,7 +182,12 @@ impl FirmPortalApi {
     ///
     /// A fresh link is emailed; the previous one stops working.
     #[oai(path = "/contacts/:id/portal/resend", method = "post")]
-    async fn resend(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>) -> ApiResult<Json<PortalAccessView>> {
+    async fn resend(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> ApiResult<Json<PortalAccessView>> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let firm = firm_context(&state, &ctx.tenant).await;
@@ -178,13 +202,28 @@ impl FirmPortalApi {
     /// A confirmation link goes to the new address; the old login keeps working until the
     /// client confirms.
     #[oai(path = "/contacts/:id/portal/login-email", method = "post")]
-    async fn change_login_email(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<LoginEmailBody>) -> ApiResult<Json<PortalAccessView>> {
+    async fn change_login_email(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<LoginEmailBody>,
+    ) -> ApiResult<Json<PortalAccessView>> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let firm = firm_context(&state, &ctx.tenant).await;
         let valid_for = chrono::Duration::days(i64::from(firm.options.invitation_valid_days));
         let tx = ctx.db.write().await?;
-        let view = portal_access::change_login_email(&tx, &ctx.member, contact, &body.0.login_email, &firm, valid_for, ctx.ip.clone()).await?;
+        let view = portal_access::change_login_email(
+            &tx,
+            &ctx.member,
+            contact,
+            &body.0.login_email,
+            &firm,
+            valid_for,
+            ctx.ip.clone(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Json(view.into()))
     }
@@ -194,13 +233,20 @@ impl FirmPortalApi {
     /// The file's clients with their Portal status and whether they can see this file, and
     /// the items of the file marked shared.
     #[oai(path = "/files/:id/portal", method = "get")]
-    async fn file_portal(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<FilePortalView>> {
+    async fn file_portal(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> ApiResult<Json<FilePortalView>> {
         let ctx = auth.0;
         let file: FileId = parse_id(&id.0)?;
         let tx = ctx.db.read().await?;
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
         tx.commit().await?;
-        Ok(Json(FilePortalView { clients: clients.into_iter().map(FileClientView::from).collect(), shared_items: Vec::new() }))
+        Ok(Json(FilePortalView {
+            clients: clients.into_iter().map(FileClientView::from).collect(),
+            shared_items: Vec::new(),
+        }))
     }
 
     /// Share or unshare a file with one of its clients
@@ -218,9 +264,21 @@ impl FirmPortalApi {
         let contact: ContactId = parse_id(&contact_id.0)?;
         let firm = firm_context(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
-        portal_access::set_file_shared(&tx, &ctx.member, contact, file, body.0.shared, &firm, ctx.ip.clone()).await?;
+        portal_access::set_file_shared(
+            &tx,
+            &ctx.member,
+            contact,
+            file,
+            body.0.shared,
+            &firm,
+            ctx.ip.clone(),
+        )
+        .await?;
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
         tx.commit().await?;
-        Ok(Json(FilePortalView { clients: clients.into_iter().map(FileClientView::from).collect(), shared_items: Vec::new() }))
+        Ok(Json(FilePortalView {
+            clients: clients.into_iter().map(FileClientView::from).collect(),
+            shared_items: Vec::new(),
+        }))
     }
 }

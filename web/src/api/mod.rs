@@ -75,11 +75,11 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
         "Portico",
         version,
     )
-        .description(
-            "Multi-tenant client portal for law firms. Errors are application/problem+json; \
+    .description(
+        "Multi-tenant client portal for law firms. Errors are application/problem+json; \
              ids are UUIDs; times are RFC 3339 UTC; money is integer minor units.",
-        )
-        .server("/api/v1")
+    )
+    .server("/api/v1")
 }
 
 /// Every error leaving the API — ours, or poem's own (bad JSON, missing auth, unknown route) —

@@ -44,7 +44,12 @@ pub struct ClientView {
 
 impl From<Client> for ClientView {
     fn from(c: Client) -> Self {
-        Self { contact_id: c.contact_id.as_uuid(), name: c.name, login_email: c.login_email, last_login_at: c.last_login_at }
+        Self {
+            contact_id: c.contact_id.as_uuid(),
+            name: c.name,
+            login_email: c.login_email,
+            last_login_at: c.last_login_at,
+        }
     }
 }
 
@@ -66,7 +71,10 @@ pub struct ClientMeView {
 pub enum ClientSignedIn {
     /// Signed in; the session cookie is set too.
     #[oai(status = 200)]
-    Ok(Json<ClientSessionView>, #[oai(header = "Set-Cookie")] String),
+    Ok(
+        Json<ClientSessionView>,
+        #[oai(header = "Set-Cookie")] String,
+    ),
 }
 
 #[derive(Object)]
@@ -99,7 +107,12 @@ pub struct PortalApi;
 impl PortalApi {
     /// Look at an invitation
     #[oai(path = "/invitations/:token", method = "get")]
-    async fn invitation(&self, req: &Request, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<InvitationInfo>> {
+    async fn invitation(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> ApiResult<Json<InvitationInfo>> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let view = portal_accounts::invitation(&state, &tenant, &token.0).await?;
         let firm = portal_accounts::firm_context(&state, &tenant).await;
@@ -125,24 +138,44 @@ impl PortalApi {
     ) -> ApiResult<Json<ClientView>> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
-        let client = portal_accounts::accept_invitation(&state, &tenant, &token.0, body.0.accept_terms, &password).await?;
+        let client = portal_accounts::accept_invitation(
+            &state,
+            &tenant,
+            &token.0,
+            body.0.accept_terms,
+            &password,
+        )
+        .await?;
         Ok(Json(client.into()))
     }
 
     /// Sign in
     #[oai(path = "/session", method = "post")]
-    async fn sign_in(&self, req: &Request, state: Data<&AppState>, body: Json<SignInBody>) -> ApiResult<ClientSignedIn> {
+    async fn sign_in(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<SignInBody>,
+    ) -> ApiResult<ClientSignedIn> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         if !crate::middleware::is_same_origin_request(req, &tenant.portal_url) {
             return Err(ApiError::forbidden("cross-site sign-in refused"));
         }
         let options = crate::firm_options::options(&state, &tenant).await;
         if !options.portal_enabled {
-            return Err(ApiError::forbidden("the Client Portal of this firm is currently closed"));
+            return Err(ApiError::forbidden(
+                "the Client Portal of this firm is currently closed",
+            ));
         }
         let password = SecretString::from(body.0.password);
-        let (client, session) =
-            sign_in::<Clients>(&state, &tenant, &body.0.email, &password, client_ip(req, &state)).await?;
+        let (client, session) = sign_in::<Clients>(
+            &state,
+            &tenant,
+            &body.0.email,
+            &password,
+            client_ip(req, &state),
+        )
+        .await?;
         let cookie = session_cookie(&state, session.token.reveal()).to_string();
         Ok(ClientSignedIn::Ok(
             Json(ClientSessionView {
@@ -170,7 +203,10 @@ impl PortalApi {
     /// The signed-in client
     #[oai(path = "/me", method = "get")]
     async fn me(&self, client: PortalClient) -> Json<ClientMeView> {
-        Json(ClientMeView { csrf_token: client.0.session.csrf_token.clone(), client: client.0.client.into() })
+        Json(ClientMeView {
+            csrf_token: client.0.session.csrf_token.clone(),
+            client: client.0.client.into(),
+        })
     }
 
     /// Ask for a password-reset link
@@ -178,7 +214,12 @@ impl PortalApi {
     /// Always 202; the email (if the address is a login) is sent in the background, so the
     /// answer never tells whether the address exists.
     #[oai(path = "/password-reset", method = "post")]
-    async fn request_reset(&self, req: &Request, state: Data<&AppState>, body: Json<EmailBody>) -> ApiResult<Accepted> {
+    async fn request_reset(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<EmailBody>,
+    ) -> ApiResult<Accepted> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         portal_accounts::request_reset_in_background(&state, &tenant, body.0.email);
         Ok(Accepted::Accepted)
@@ -201,7 +242,12 @@ impl PortalApi {
 
     /// Confirm a new login email
     #[oai(path = "/verify-email/:token", method = "post")]
-    async fn verify_email(&self, req: &Request, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<ClientView>> {
+    async fn verify_email(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let client = portal_accounts::verify_login_email(&state, &tenant, &token.0).await?;
         Ok(Json(client.into()))
@@ -219,7 +265,11 @@ impl PortalApi {
 
     /// One file shared with me
     #[oai(path = "/files/:id", method = "get")]
-    async fn file(&self, client: PortalClient, id: Path<String>) -> ApiResult<Json<PortalFileView>> {
+    async fn file(
+        &self,
+        client: PortalClient,
+        id: Path<String>,
+    ) -> ApiResult<Json<PortalFileView>> {
         let ctx = client.0;
         let id: FileId = id.0.parse().map_err(|_| ApiError::not_found())?;
         let tx = ctx.db.read().await?;

@@ -12,7 +12,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::firm::{chrome, forbidden_cross_site, not_found};
-use crate::auth::{LoginError, client_ip, firm_of, protect_token_page, session_cookie, session_cookie_name, sign_in};
+use crate::auth::{
+    LoginError, client_ip, firm_of, protect_token_page, session_cookie, session_cookie_name,
+    sign_in,
+};
 use crate::client_auth::{ClientCtx, Clients, authenticate_client, check_client_csrf};
 use crate::firm_accounts::PasswordLinkError;
 use crate::middleware::is_same_origin_request;
@@ -21,11 +24,21 @@ use crate::state::AppState;
 
 fn internal_error(state: &AppState, cause: impl std::fmt::Display) -> Response {
     tracing::error!(error = %cause, "client page failed");
-    state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+    state.templates.error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side.",
+    )
 }
 
 /// Renders a Portal page with the layout's context merged in.
-async fn render(state: &AppState, tenant: &TenantRecord, ctx: Option<&ClientCtx>, template: &str, status: StatusCode, extra: minijinja::Value) -> Response {
+async fn render(
+    state: &AppState,
+    tenant: &TenantRecord,
+    ctx: Option<&ClientCtx>,
+    template: &str,
+    status: StatusCode,
+    extra: minijinja::Value,
+) -> Response {
     let base = minijinja::context! {
         firm => chrome(state, tenant).await,
         me => ctx.map(|c| c.client.clone()),
@@ -34,12 +47,31 @@ async fn render(state: &AppState, tenant: &TenantRecord, ctx: Option<&ClientCtx>
         branded => true,
         portal_url => tenant.portal_url,
     };
-    state.templates.page(template, status, minijinja::context! { ..extra, ..base })
+    state
+        .templates
+        .page(template, status, minijinja::context! { ..extra, ..base })
 }
 
-async fn login_page(state: &AppState, tenant: &TenantRecord, status: StatusCode, email: &str, notice: Option<&str>, error: Option<&str>) -> Response {
-    let closed = !crate::firm_options::options(state, tenant).await.portal_enabled;
-    render(state, tenant, None, "client_login.html", status, minijinja::context! { email, notice, error, closed }).await
+async fn login_page(
+    state: &AppState,
+    tenant: &TenantRecord,
+    status: StatusCode,
+    email: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let closed = !crate::firm_options::options(state, tenant)
+        .await
+        .portal_enabled;
+    render(
+        state,
+        tenant,
+        None,
+        "client_login.html",
+        status,
+        minijinja::context! { email, notice, error, closed },
+    )
+    .await
 }
 
 /// `/` on a firm's host: the client's home when signed in, else the sign-in page.
@@ -64,10 +96,17 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
         Err(err) => return internal_error(state, err),
     };
     let options = crate::firm_options::options(state, tenant).await;
-    render(state, tenant, Some(&ctx), "client_home.html", StatusCode::OK, minijinja::context! {
-        files => files,
-        welcome => options.welcome_message,
-    })
+    render(
+        state,
+        tenant,
+        Some(&ctx),
+        "client_home.html",
+        StatusCode::OK,
+        minijinja::context! {
+            files => files,
+            welcome => options.welcome_message,
+        },
+    )
     .await
 }
 
@@ -79,12 +118,29 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(req: &Request, state: &AppState, tenant: &TenantRecord, jar: &CookieJar, form: LoginForm) -> Response {
+pub async fn login(
+    req: &Request,
+    state: &AppState,
+    tenant: &TenantRecord,
+    jar: &CookieJar,
+    form: LoginForm,
+) -> Response {
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(state);
     }
-    if !crate::firm_options::options(state, tenant).await.portal_enabled {
-        return login_page(state, tenant, StatusCode::FORBIDDEN, &form.email, None, None).await;
+    if !crate::firm_options::options(state, tenant)
+        .await
+        .portal_enabled
+    {
+        return login_page(
+            state,
+            tenant,
+            StatusCode::FORBIDDEN,
+            &form.email,
+            None,
+            None,
+        )
+        .await;
     }
     let password = SecretString::from(form.password);
     match sign_in::<Clients>(state, tenant, &form.email, &password, client_ip(req, state)).await {
@@ -93,14 +149,35 @@ pub async fn login(req: &Request, state: &AppState, tenant: &TenantRecord, jar: 
             Redirect::see_other("/").into_response()
         }
         Err(LoginError::Invalid) => {
-            login_page(state, tenant, StatusCode::UNAUTHORIZED, &form.email, None, Some("The email or password is not correct.")).await
+            login_page(
+                state,
+                tenant,
+                StatusCode::UNAUTHORIZED,
+                &form.email,
+                None,
+                Some("The email or password is not correct."),
+            )
+            .await
         }
         Err(LoginError::Locked(wait)) => {
             let minutes = wait.as_secs().div_ceil(60).max(1);
-            let message = format!("Too many attempts. Try again in {minutes} minute{}, or use Need help to reset your password.", if minutes == 1 { "" } else { "s" });
-            let mut response = login_page(state, tenant, StatusCode::TOO_MANY_REQUESTS, &form.email, None, Some(&message)).await;
+            let message = format!(
+                "Too many attempts. Try again in {minutes} minute{}, or use Need help to reset your password.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut response = login_page(
+                state,
+                tenant,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                None,
+                Some(&message),
+            )
+            .await;
             if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
-                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+                response
+                    .headers_mut()
+                    .insert(poem::http::header::RETRY_AFTER, value);
             }
             response
         }
@@ -137,8 +214,18 @@ pub async fn logout(req: &Request, state: &AppState, jar: &CookieJar, form: Csrf
 
 #[handler]
 pub async fn help_form(req: &Request, state: Data<&AppState>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
-    render(&state, &tenant, None, "client_help.html", StatusCode::OK, minijinja::context! { sent => false }).await
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
+    render(
+        &state,
+        &tenant,
+        None,
+        "client_help.html",
+        StatusCode::OK,
+        minijinja::context! { sent => false },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -150,16 +237,25 @@ pub struct HelpForm {
 /// The same page whether or not the email is a login (the lookup happens in the background).
 #[handler]
 pub async fn help(req: &Request, state: Data<&AppState>, Form(form): Form<HelpForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
     portal_accounts::request_reset_in_background(&state, &tenant, form.email.clone());
-    render(&state, &tenant, None, "client_help.html", StatusCode::OK, minijinja::context! {
-        sent => true,
-        email => form.email.trim(),
-        minutes => state.settings.auth.password_reset_valid_secs / 60,
-    })
+    render(
+        &state,
+        &tenant,
+        None,
+        "client_help.html",
+        StatusCode::OK,
+        minijinja::context! {
+            sent => true,
+            email => form.email.trim(),
+            minutes => state.settings.auth.password_reset_valid_secs / 60,
+        },
+    )
     .await
 }
 
@@ -173,8 +269,16 @@ pub struct PasswordForm {
     accept_terms: Option<String>,
 }
 
-async fn invitation_page(req: &Request, state: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(state) };
+async fn invitation_page(
+    req: &Request,
+    state: &AppState,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(state);
+    };
     let firm = portal_accounts::firm_context(state, &tenant).await;
     let mut response = match portal_accounts::invitation(state, &tenant, token).await {
         Ok(holder) => {
@@ -202,21 +306,47 @@ async fn invitation_page(req: &Request, state: &AppState, token: &str, error: Op
 }
 
 #[handler]
-pub async fn invitation_form(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
+pub async fn invitation_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
     invitation_page(req, &state, &token, None, StatusCode::OK).await
 }
 
 #[handler]
-pub async fn accept_invitation(req: &Request, state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn accept_invitation(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
     if form.password != form.password_confirm {
-        return invitation_page(req, &state, &token, Some("The two passwords do not match."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return invitation_page(
+            req,
+            &state,
+            &token,
+            Some("The two passwords do not match."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let password = SecretString::from(form.password);
-    match portal_accounts::accept_invitation(&state, &tenant, &token, form.accept_terms.is_some(), &password).await {
+    match portal_accounts::accept_invitation(
+        &state,
+        &tenant,
+        &token,
+        form.accept_terms.is_some(),
+        &password,
+    )
+    .await
+    {
         Ok(client) => {
             let mut response = render(&state, &tenant, None, "client_password.html", StatusCode::OK, minijinja::context! {
                 created => true, eyebrow => "Invitation", heading => "Account Created", login_email => client.login_email,
@@ -225,14 +355,33 @@ pub async fn accept_invitation(req: &Request, state: Data<&AppState>, Path(token
             protect_token_page(&mut response);
             response
         }
-        Err(PasswordLinkError::Rejected(reason)) => invitation_page(req, &state, &token, Some(&reason), StatusCode::UNPROCESSABLE_ENTITY).await,
-        Err(PasswordLinkError::Unusable) => invitation_page(req, &state, &token, None, StatusCode::GONE).await,
+        Err(PasswordLinkError::Rejected(reason)) => {
+            invitation_page(
+                req,
+                &state,
+                &token,
+                Some(&reason),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(PasswordLinkError::Unusable) => {
+            invitation_page(req, &state, &token, None, StatusCode::GONE).await
+        }
         Err(PasswordLinkError::Internal(cause)) => internal_error(&state, cause),
     }
 }
 
-async fn reset_page(req: &Request, state: &AppState, token: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(state) };
+async fn reset_page(
+    req: &Request,
+    state: &AppState,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(state);
+    };
     let mut response = match portal_accounts::reset_holder(state, &tenant, token).await {
         Ok(client) => {
             render(state, &tenant, None, "client_password.html", status, minijinja::context! {
@@ -255,18 +404,36 @@ async fn reset_page(req: &Request, state: &AppState, token: &str, error: Option<
 }
 
 #[handler]
-pub async fn reset_form(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
+pub async fn reset_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
     reset_page(req, &state, &token, None, StatusCode::OK).await
 }
 
 #[handler]
-pub async fn reset(req: &Request, state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn reset(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
     if form.password != form.password_confirm {
-        return reset_page(req, &state, &token, Some("The two passwords do not match."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return reset_page(
+            req,
+            &state,
+            &token,
+            Some("The two passwords do not match."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let password = SecretString::from(form.password);
     match portal_accounts::complete_reset(&state, &tenant, &token, &password).await {
@@ -275,8 +442,19 @@ pub async fn reset(req: &Request, state: Data<&AppState>, Path(token): Path<Stri
             protect_token_page(&mut response);
             response
         }
-        Err(PasswordLinkError::Rejected(reason)) => reset_page(req, &state, &token, Some(&reason), StatusCode::UNPROCESSABLE_ENTITY).await,
-        Err(PasswordLinkError::Unusable) => reset_page(req, &state, &token, None, StatusCode::GONE).await,
+        Err(PasswordLinkError::Rejected(reason)) => {
+            reset_page(
+                req,
+                &state,
+                &token,
+                Some(&reason),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(PasswordLinkError::Unusable) => {
+            reset_page(req, &state, &token, None, StatusCode::GONE).await
+        }
         Err(PasswordLinkError::Internal(cause)) => internal_error(&state, cause),
     }
 }
@@ -284,23 +462,63 @@ pub async fn reset(req: &Request, state: Data<&AppState>, Path(token): Path<Stri
 /// The confirmation page; confirming is a POST so that mail scanners opening the link do not
 /// change anything.
 #[handler]
-pub async fn verify_email_form(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
-    let mut response = render(&state, &tenant, None, "client_verify.html", StatusCode::OK, minijinja::context! {}).await;
+pub async fn verify_email_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
+    let mut response = render(
+        &state,
+        &tenant,
+        None,
+        "client_verify.html",
+        StatusCode::OK,
+        minijinja::context! {},
+    )
+    .await;
     let _ = token;
     protect_token_page(&mut response);
     response
 }
 
 #[handler]
-pub async fn verify_email(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn verify_email(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
     let mut response = match portal_accounts::verify_login_email(&state, &tenant, &token).await {
-        Ok(client) => render(&state, &tenant, None, "client_verify.html", StatusCode::OK, minijinja::context! { done => true, login_email => client.login_email }).await,
-        Err(PasswordLinkError::Unusable) => render(&state, &tenant, None, "client_verify.html", StatusCode::GONE, minijinja::context! { unusable => true }).await,
+        Ok(client) => {
+            render(
+                &state,
+                &tenant,
+                None,
+                "client_verify.html",
+                StatusCode::OK,
+                minijinja::context! { done => true, login_email => client.login_email },
+            )
+            .await
+        }
+        Err(PasswordLinkError::Unusable) => {
+            render(
+                &state,
+                &tenant,
+                None,
+                "client_verify.html",
+                StatusCode::GONE,
+                minijinja::context! { unusable => true },
+            )
+            .await
+        }
         Err(err) => internal_error(&state, err),
     };
     protect_token_page(&mut response);
@@ -310,12 +528,16 @@ pub async fn verify_email(req: &Request, state: Data<&AppState>, Path(token): Pa
 /// A file shared with the client; anything else is the same 404 as a missing file.
 #[handler]
 pub async fn file(req: &Request, state: Data<&AppState>, Path(id): Path<String>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     let ctx = match authenticate_client(req, &state).await {
         Ok(ctx) => ctx,
         Err(_) => return Redirect::see_other("/").into_response(),
     };
-    let Ok(id) = id.parse::<FileId>() else { return not_found(&state) };
+    let Ok(id) = id.parse::<FileId>() else {
+        return not_found(&state);
+    };
     let file = async {
         let tx = ctx.db.read().await?;
         let file = portal_access::file_for_client(&tx, &ctx.client, id).await?;
@@ -324,7 +546,17 @@ pub async fn file(req: &Request, state: Data<&AppState>, Path(id): Path<String>)
     }
     .await;
     match file {
-        Ok(Some(file)) => render(&state, &tenant, Some(&ctx), "client_file.html", StatusCode::OK, minijinja::context! { file => file }).await,
+        Ok(Some(file)) => {
+            render(
+                &state,
+                &tenant,
+                Some(&ctx),
+                "client_file.html",
+                StatusCode::OK,
+                minijinja::context! { file => file },
+            )
+            .await
+        }
         Ok(None) => not_found(&state),
         Err(err) => internal_error(&state, err),
     }

@@ -26,36 +26,60 @@ pub async fn home(req: &Request, state: Data<&AppState>, host: Data<&RequestHost
 
 /// `POST /login`: the operator's sign-in on the base domain, a client's on a firm's host.
 #[handler]
-pub async fn login(req: &Request, state: Data<&AppState>, host: Data<&RequestHost>, jar: &CookieJar, body: poem::Body) -> Response {
+pub async fn login(
+    req: &Request,
+    state: Data<&AppState>,
+    host: Data<&RequestHost>,
+    jar: &CookieJar,
+    body: poem::Body,
+) -> Response {
     let Ok(bytes) = body.into_bytes().await else {
-        return state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+        return state
+            .templates
+            .error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
     match host.0 {
         RequestHost::Operator => match serde_urlencoded::from_bytes(&bytes) {
             Ok(form) => operator::login_with(req, &state, jar, form).await,
-            Err(_) => state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+            Err(_) => state
+                .templates
+                .error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
         },
         RequestHost::Firm(tenant) => match serde_urlencoded::from_bytes(&bytes) {
             Ok(form) => client::login(req, &state, tenant, jar, form).await,
-            Err(_) => state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+            Err(_) => state
+                .templates
+                .error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
         },
     }
 }
 
 /// `POST /logout`: the operator's or a client's, by host.
 #[handler]
-pub async fn logout(req: &Request, state: Data<&AppState>, host: Data<&RequestHost>, jar: &CookieJar, body: poem::Body) -> Response {
+pub async fn logout(
+    req: &Request,
+    state: Data<&AppState>,
+    host: Data<&RequestHost>,
+    jar: &CookieJar,
+    body: poem::Body,
+) -> Response {
     let Ok(bytes) = body.into_bytes().await else {
-        return state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+        return state
+            .templates
+            .error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
     match host.0 {
         RequestHost::Operator => match serde_urlencoded::from_bytes(&bytes) {
             Ok(form) => operator::logout_with(req, &state, form).await,
-            Err(_) => state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+            Err(_) => state
+                .templates
+                .error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
         },
         RequestHost::Firm(_) => match serde_urlencoded::from_bytes(&bytes) {
             Ok(form) => client::logout(req, &state, jar, form).await,
-            Err(_) => state.templates.error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+            Err(_) => state
+                .templates
+                .error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
         },
     }
 }

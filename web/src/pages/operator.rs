@@ -137,7 +137,12 @@ pub struct LoginForm {
 }
 
 /// `POST /login` on the base domain.
-pub async fn login_with(req: &Request, state: &AppState, jar: &CookieJar, form: LoginForm) -> Response {
+pub async fn login_with(
+    req: &Request,
+    state: &AppState,
+    jar: &CookieJar,
+    form: LoginForm,
+) -> Response {
     if !is_same_origin_request(req, &state.settings.operator_url()) {
         return state
             .templates
@@ -147,14 +152,14 @@ pub async fn login_with(req: &Request, state: &AppState, jar: &CookieJar, form: 
     if expected.is_empty() || !constant_time_eq(&form.token, expected) {
         tracing::warn!("operator sign-in refused");
         return login_page(
-            &state,
+            state,
             Some("That token is not valid."),
             StatusCode::UNAUTHORIZED,
         );
     }
     match operator::start(&state.db).await {
         Ok(raw) => {
-            let mut cookie = Cookie::new_with_str(cookie_name(&state), raw.reveal());
+            let mut cookie = Cookie::new_with_str(cookie_name(state), raw.reveal());
             cookie.set_http_only(true);
             cookie.set_same_site(SameSite::Strict);
             cookie.set_path("/");
@@ -213,7 +218,7 @@ pub async fn logout_with(req: &Request, state: &AppState, form: CsrfForm) -> Res
             if let Err(err) = operator::end(&state.db, &cookie).await {
                 tracing::error!(error = %err, "operator sign-out failed");
             }
-            req.cookie().remove(cookie_name(&state));
+            req.cookie().remove(cookie_name(state));
             Redirect::see_other("/").into_response()
         }
         Err(response) => response,

@@ -47,10 +47,15 @@ pub async fn logo(state: Data<&AppState>, host: Data<&RequestHost>) -> Response 
             .content_type(content_type)
             .header("cache-control", "no-cache")
             .body(bytes),
-        Ok(None) => state.templates.error_page(StatusCode::NOT_FOUND, "This firm has no logo."),
+        Ok(None) => state
+            .templates
+            .error_page(StatusCode::NOT_FOUND, "This firm has no logo."),
         Err(err) => {
             tracing::error!(error = %err, "loading logo failed");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }

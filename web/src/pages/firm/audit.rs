@@ -32,7 +32,8 @@ async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<AuditQu
     if let Err(response) = require_admin_page(&state, &ctx) {
         return response;
     }
-    let filter = crate::audit_query::parse(Some(&query.actor), Some(&query.from), Some(&query.to), None);
+    let filter =
+        crate::audit_query::parse(Some(&query.actor), Some(&query.from), Some(&query.to), None);
     let loaded = async {
         let tx = ctx.db.read().await?;
         let members = members::list(&tx).await?;
@@ -48,10 +49,17 @@ async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<AuditQu
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::error!(error = %err, "loading the audit trail failed");
-            return state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+            return state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
         }
     };
-    let status = if filter.is_ok() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if filter.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let rows: Vec<_> = entries
         .into_iter()
         .map(|e| {

@@ -60,8 +60,14 @@ async fn login_page(
 }
 
 #[handler]
-pub async fn login_form(req: &Request, state: Data<&AppState>, Query(query): Query<LoginQuery>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn login_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if authenticate_member(req, &state).await.is_ok() {
         return Redirect::see_other(safe_next(&query.next)).into_response();
     }
@@ -70,24 +76,56 @@ pub async fn login_form(req: &Request, state: Data<&AppState>, Query(query): Que
         "reset" => Some("Your password has been changed. Sign in with the new one."),
         _ => None,
     };
-    login_page(&state, &tenant, StatusCode::OK, "", &query.next, notice, None).await
+    login_page(
+        &state,
+        &tenant,
+        StatusCode::OK,
+        "",
+        &query.next,
+        notice,
+        None,
+    )
+    .await
 }
 
 #[handler]
-pub async fn login(req: &Request, state: Data<&AppState>, jar: &CookieJar, Form(form): Form<LoginForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn login(
+    req: &Request,
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
     let password = SecretString::from(form.password);
-    match sign_in_member(&state, &tenant, &form.email, &password, client_ip(req, &state)).await {
+    match sign_in_member(
+        &state,
+        &tenant,
+        &form.email,
+        &password,
+        client_ip(req, &state),
+    )
+    .await
+    {
         Ok((_, session)) => {
             jar.add(session_cookie(&state, session.token.reveal()));
             Redirect::see_other(safe_next(&form.next)).into_response()
         }
         Err(LoginError::Invalid) => {
-            login_page(&state, &tenant, StatusCode::UNAUTHORIZED, &form.email, &form.next, None,
-                Some("The email or password is not correct.")).await
+            login_page(
+                &state,
+                &tenant,
+                StatusCode::UNAUTHORIZED,
+                &form.email,
+                &form.next,
+                None,
+                Some("The email or password is not correct."),
+            )
+            .await
         }
         Err(LoginError::Locked(wait)) => {
             let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -95,15 +133,29 @@ pub async fn login(req: &Request, state: Data<&AppState>, jar: &CookieJar, Form(
                 "Too many attempts. Try again in {minutes} minute{}, or reset your password with Need help.",
                 if minutes == 1 { "" } else { "s" }
             );
-            let mut response = login_page(&state, &tenant, StatusCode::TOO_MANY_REQUESTS, &form.email, &form.next, None, Some(&message)).await;
+            let mut response = login_page(
+                &state,
+                &tenant,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                &form.next,
+                None,
+                Some(&message),
+            )
+            .await;
             if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
-                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+                response
+                    .headers_mut()
+                    .insert(poem::http::header::RETRY_AFTER, value);
             }
             response
         }
         Err(LoginError::Internal(cause)) => {
             tracing::error!(error = %cause, "sign-in failed");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }
@@ -115,7 +167,12 @@ pub struct CsrfForm {
 }
 
 #[handler]
-pub async fn logout(req: &Request, state: Data<&AppState>, jar: &CookieJar, Form(form): Form<CsrfForm>) -> Response {
+pub async fn logout(
+    req: &Request,
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -135,7 +192,9 @@ pub async fn logout(req: &Request, state: Data<&AppState>, jar: &CookieJar, Form
 
 #[handler]
 pub async fn help_form(req: &Request, state: Data<&AppState>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     state.templates.page(
         "firm_help.html",
         StatusCode::OK,
@@ -152,7 +211,9 @@ pub struct HelpForm {
 /// Always the same page, whether or not the email belongs to an account.
 #[handler]
 pub async fn help(req: &Request, state: Data<&AppState>, Form(form): Form<HelpForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(&state);
     }
@@ -202,15 +263,27 @@ const RESET: LinkPage = LinkPage {
     done: "reset",
 };
 
-async fn link_form(req: &Request, state: &AppState, page: &LinkPage, token: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(state) };
+async fn link_form(
+    req: &Request,
+    state: &AppState,
+    page: &LinkPage,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(state);
+    };
     let holder = firm_accounts::link_holder(state, &tenant, page.purpose, token).await;
     let (status, unusable, holder) = match holder {
         Ok(member) => (status, false, Some(member)),
         Err(PasswordLinkError::Unusable) => (StatusCode::GONE, true, None),
         Err(err) => {
             tracing::error!(error = %err, "link lookup failed");
-            return state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+            return state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
         }
     };
     let mut response = state.templates.page(
@@ -231,13 +304,29 @@ async fn link_form(req: &Request, state: &AppState, page: &LinkPage, token: &str
     response
 }
 
-async fn link_submit(req: &Request, state: &AppState, page: &LinkPage, token: &str, form: PasswordForm) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(state) };
+async fn link_submit(
+    req: &Request,
+    state: &AppState,
+    page: &LinkPage,
+    token: &str,
+    form: PasswordForm,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(state);
+    };
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(state);
     }
     if form.password != form.password_confirm {
-        return link_form(req, state, page, token, Some("The two passwords do not match."), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return link_form(
+            req,
+            state,
+            page,
+            token,
+            Some("The two passwords do not match."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let password = SecretString::from(form.password);
     let ip = client_ip(req, state);
@@ -248,37 +337,69 @@ async fn link_submit(req: &Request, state: &AppState, page: &LinkPage, token: &s
     };
     match result {
         Ok(_) => {
-            let mut response = Redirect::see_other(format!("/firm/login?done={}", page.done)).into_response();
+            let mut response =
+                Redirect::see_other(format!("/firm/login?done={}", page.done)).into_response();
             protect_token_page(&mut response);
             response
         }
         Err(PasswordLinkError::Rejected(reason)) => {
-            link_form(req, state, page, token, Some(&reason), StatusCode::UNPROCESSABLE_ENTITY).await
+            link_form(
+                req,
+                state,
+                page,
+                token,
+                Some(&reason),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
-        Err(PasswordLinkError::Unusable) => link_form(req, state, page, token, None, StatusCode::GONE).await,
+        Err(PasswordLinkError::Unusable) => {
+            link_form(req, state, page, token, None, StatusCode::GONE).await
+        }
         Err(PasswordLinkError::Internal(cause)) => {
             tracing::error!(error = %cause, "setting a password failed");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }
 
 #[handler]
-pub async fn setup_form(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
+pub async fn setup_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
     link_form(req, &state, &SETUP, &token, None, StatusCode::OK).await
 }
 
 #[handler]
-pub async fn setup(req: &Request, state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
+pub async fn setup(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
     link_submit(req, &state, &SETUP, &token, form).await
 }
 
 #[handler]
-pub async fn reset_form(req: &Request, state: Data<&AppState>, Path(token): Path<String>) -> Response {
+pub async fn reset_form(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+) -> Response {
     link_form(req, &state, &RESET, &token, None, StatusCode::OK).await
 }
 
 #[handler]
-pub async fn reset(req: &Request, state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
+pub async fn reset(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
     link_submit(req, &state, &RESET, &token, form).await
 }

@@ -4,8 +4,8 @@
 pub mod audit;
 pub mod auth;
 pub mod custom_fields;
-pub mod documents;
 pub mod directory;
+pub mod documents;
 pub mod members;
 pub mod options;
 
@@ -28,7 +28,10 @@ pub struct FirmChrome {
 
 pub async fn chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
     let options = firm_options::options(state, tenant).await;
-    FirmChrome { name: options.portal_name(&tenant.name).to_owned(), has_logo: options.has_logo }
+    FirmChrome {
+        name: options.portal_name(&tenant.name).to_owned(),
+        has_logo: options.has_logo,
+    }
 }
 
 /// The signed-in member, or the response to give instead: sign-in redirect, or 404 off a
@@ -38,20 +41,31 @@ pub async fn require_member(req: &Request, state: &AppState) -> Result<MemberCtx
         Ok(ctx) => Ok(ctx),
         Err(AuthFailure::NotFound) => Err(not_found(state)),
         Err(AuthFailure::Unauthenticated) => {
-            let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/firm");
+            let next = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/firm");
             let target = format!("/firm/login?next={}", percent_encode_path(next));
             Err(Redirect::see_other(target).into_response())
         }
         Err(AuthFailure::Csrf) => Err(forbidden_cross_site(state)),
         Err(AuthFailure::Internal(cause)) => {
             tracing::error!(error = %cause, "authentication failed");
-            Err(state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side."))
+            Err(state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            ))
         }
     }
 }
 
 /// The member, additionally checking a form's CSRF field (for POST handlers).
-pub async fn require_member_form(req: &Request, state: &AppState, csrf: &str) -> Result<MemberCtx, Response> {
+pub async fn require_member_form(
+    req: &Request,
+    state: &AppState,
+    csrf: &str,
+) -> Result<MemberCtx, Response> {
     let ctx = require_member(req, state).await?;
     check_csrf(req, &ctx, Some(csrf)).map_err(|_| forbidden_cross_site(state))?;
     Ok(ctx)
@@ -62,12 +76,17 @@ pub fn require_admin_page(state: &AppState, ctx: &MemberCtx) -> Result<(), Respo
     if ctx.member.is_admin {
         Ok(())
     } else {
-        Err(state.templates.error_page(StatusCode::FORBIDDEN, "Only administrators can open this page."))
+        Err(state.templates.error_page(
+            StatusCode::FORBIDDEN,
+            "Only administrators can open this page.",
+        ))
     }
 }
 
 pub fn not_found(state: &AppState) -> Response {
-    state.templates.error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")
+    state
+        .templates
+        .error_page(StatusCode::NOT_FOUND, "There is nothing at this address.")
 }
 
 pub fn forbidden_cross_site(state: &AppState) -> Response {
@@ -89,7 +108,9 @@ pub fn safe_next(next: &str) -> &str {
 fn percent_encode_path(path: &str) -> String {
     path.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -113,7 +134,9 @@ pub async fn render(
         branded => true,
         portal_url => ctx.tenant.portal_url,
     };
-    state.templates.page(template, status, minijinja::context! { ..extra, ..base })
+    state
+        .templates
+        .page(template, status, minijinja::context! { ..extra, ..base })
 }
 
 #[handler]
@@ -122,7 +145,17 @@ pub async fn dashboard(req: &Request, state: poem::web::Data<&AppState>) -> Resp
         return not_found(&state);
     }
     match require_member(req, &state).await {
-        Ok(ctx) => render(&state, &ctx, "firm_dashboard.html", StatusCode::OK, "home", minijinja::context! {}).await,
+        Ok(ctx) => {
+            render(
+                &state,
+                &ctx,
+                "firm_dashboard.html",
+                StatusCode::OK,
+                "home",
+                minijinja::context! {},
+            )
+            .await
+        }
         Err(response) => response,
     }
 }
