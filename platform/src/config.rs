@@ -21,6 +21,7 @@ pub struct Settings {
     pub platform: PlatformSettings,
     pub tenants: TenantSettings,
     pub auth: AuthSettings,
+    pub notifications: NotificationSettings,
     pub mail: MailSettings,
     pub storage: StorageSettings,
     pub log: LogSettings,
@@ -100,6 +101,13 @@ pub struct AuthSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub poll_interval_secs: u64,
+    pub client_batch_minutes: i64,
+    pub digest_hour_utc: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct MailSettings {
     pub transport: MailTransportKind,
     pub from: String,
@@ -142,6 +150,8 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageSettings {
     pub dir: PathBuf,
+    /// Base64 of 32 bytes; wraps every firm's document key (see [`crate::crypto`]).
+    pub master_key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,7 +188,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             problem: problem.into(),
@@ -273,6 +283,7 @@ impl Settings {
                 "must be at least 24 characters (use a random value)",
             ));
         }
+        crate::crypto::validate_master_key_setting(&self.storage)?;
         if lettre_mailbox_is_invalid(&self.mail.from) {
             return Err(ConfigError::new(
                 "mail.from",
@@ -290,6 +301,12 @@ impl Settings {
                 "auth.account_max_failures",
                 "must be between 1 and 10 (ASVS 2.2.1)",
             ));
+        }
+        if self.notifications.digest_hour_utc > 23 {
+            return Err(ConfigError::new("notifications.digest_hour_utc", "must be an hour from 0 to 23"));
+        }
+        if self.notifications.poll_interval_secs == 0 {
+            return Err(ConfigError::new("notifications.poll_interval_secs", "must be at least 1"));
         }
         if self.mail.batch_size == 0 {
             return Err(ConfigError::new("mail.batch_size", "must be at least 1"));

@@ -72,6 +72,10 @@ typed_id!(
     ContactId,
     /// A file (legal matter); stored in the `matter` table.
     FileId,
+    /// A document on a file (an encrypted blob and its row).
+    DocumentId,
+    /// A custom field defined by a firm (SPEC §7).
+    CustomFieldId,
 );
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod ids;
 pub mod mail;

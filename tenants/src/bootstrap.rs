@@ -18,6 +18,16 @@ pub async fn tenant_by_slug(db: &Database, slug: &str) -> Result<Option<TenantRe
     Ok(row.map(TenantRecord::from))
 }
 
+/// Job → firm: the registry row for an id.
+#[allow(clippy::disallowed_methods)] // the registry is not tenant-owned
+pub async fn tenant_by_id(db: &Database, id: portico_platform::ids::TenantId) -> Result<Option<TenantRecord>, DbErr> {
+    let row = tenant::Entity::find()
+        .filter(tenant::Column::Id.eq(id.as_uuid()))
+        .one(db.unscoped_registry())
+        .await?;
+    Ok(row.map(TenantRecord::from))
+}
+
 /// Operator console cookie → session.
 #[allow(clippy::disallowed_methods)] // operator sessions are platform-level
 pub async fn operator_session_by_hash(

@@ -1,12 +1,17 @@
 //! The tenant registry and everything a firm does with its clients.
 
+pub mod activity;
 pub mod audit;
 pub mod bootstrap;
 pub mod contacts;
+pub mod custom_fields;
+pub mod documents;
 pub mod entity;
 pub mod files;
 pub mod host;
+pub mod items;
 pub mod members;
+pub mod notifications;
 pub mod operator;
 pub mod options;
 pub mod passwords;

@@ -30,6 +30,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::activity::{self, ActivityKind};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::contacts::{self, Contact};
 use crate::entity::{matter, matter_person, portal_account, portal_file_share};
@@ -345,7 +346,8 @@ pub async fn allow(
             "portal.invited",
             contact_id,
             &ip,
-            serde_json::json!({"login_email": login_email}),
+            // Filed under the first shared file so members of that file see it in their feed.
+            serde_json::json!({"login_email": login_email, "file_id": wanted.iter().next().map(|f| f.to_string())}),
         )
         .await?;
         id
@@ -544,6 +546,17 @@ async fn record(
     ip: &Option<String>,
     detail: serde_json::Value,
 ) -> Result<(), DbErr> {
+    let file = detail.get("file_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()).map(FileId::from_uuid);
+    let name = contacts::get(tx, contact).await?.map(|c| c.name).unwrap_or_default();
+    let summary = match action {
+        "portal.invited" => format!("invited {name} to the Portal"),
+        "portal.invitation_resent" => format!("resent {name}'s Portal invitation"),
+        "portal.disabled" => format!("disabled {name}'s Portal access"),
+        "portal.file_shared" => format!("shared a file with {name}"),
+        "portal.file_unshared" => format!("stopped sharing a file with {name}"),
+        other => format!("{other} ({name})"),
+    };
+    activity::record(tx, ActivityKind::MemberActivity, file, &viewer.actor(), action, summary).await?;
     audit::record(
         tx,
         AuditEvent {

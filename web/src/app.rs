@@ -123,6 +123,7 @@ impl Application {
             worker,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let jobs_task = worker.is_some().then(|| tokio::spawn(crate::notify::run_jobs(state.clone(), stop_rx.clone())));
         let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
         let drain = Duration::from_millis(state.settings.server.shutdown_drain_ms);
@@ -138,7 +139,7 @@ impl Application {
             .run_with_graceful_shutdown(routes(state.clone()), signal, Some(grace))
             .await;
         let _ = stop_tx.send(true);
-        if let Some(task) = worker_task {
+        for task in [worker_task, jobs_task].into_iter().flatten() {
             let _ = task.await;
         }
         tracing::info!("stopped");
@@ -160,6 +161,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         firm::members::routes,
         firm::options::routes,
         firm::directory::routes,
+        firm::portal::routes,
         firm::audit::routes,
         firm::documents::routes,
         firm::custom_fields::routes,
@@ -191,6 +193,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
             get(client::verify_email_form).post(client::verify_email),
         )
         .at("/files/:id", get(client::file))
+        .at("/files/:id/notes", post(client::add_note))
         .at("/tenants", post(operator::create_tenant))
         .at("/tenants/:slug/suspend", post(operator::suspend_tenant))
         .at(

@@ -5,6 +5,7 @@
 use poem::{FromRequest, Request, RequestBody};
 use portico_platform::{TenantDb, TenantTx};
 use portico_tenants::TenantRecord;
+use portico_tenants::activity::{self, ActivityKind};
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::portal_access::{self, Client};
 use portico_tenants::sessions::{ActiveSession, PrincipalKind};
@@ -42,6 +43,7 @@ impl AccountKind for Clients {
 
     async fn signed_in(tx: &TenantTx, client: &Client, ip: Option<String>) -> Result<(), DbErr> {
         portal_access::record_login(tx, client).await?;
+        activity::record(tx, ActivityKind::ClientLogin, None, &client.actor(), "client.signed_in", "signed in to the Client Portal").await?;
         audit::record(
             tx,
             AuditEvent {

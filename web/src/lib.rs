@@ -11,6 +11,7 @@ pub mod firm_accounts;
 pub mod firm_options;
 pub mod metrics;
 pub mod middleware;
+pub mod notify;
 pub mod pages;
 pub mod portal_accounts;
 pub mod state;

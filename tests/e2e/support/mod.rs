@@ -97,9 +97,19 @@ pub async fn base_overrides(backend: Backend, dir: &TempDir) -> Value {
         "platform": { "operator_token": format!("op-{}", random_suffix(32)) },
         "mail": { "transport": "file", "file_dir": dir.path().join("mail").display().to_string(),
                   "poll_interval_ms": 50, "retry_base_secs": 1, "retry_max_secs": 2 },
-        "storage": { "dir": dir.path().join("documents").display().to_string() },
+        "storage": { "dir": dir.path().join("documents").display().to_string(),
+                     "master_key": test_master_key() },
         "log": { "filter": "warn" },
     })
+}
+
+/// A fresh random master key (base64) for each test application.
+pub fn test_master_key() -> String {
+    use secrecy::ExposeSecret;
+    portico_platform::crypto::MasterKey::generate()
+        .to_base64()
+        .expose_secret()
+        .to_owned()
 }
 
 pub fn merge(base: &mut Value, extra: Value) {

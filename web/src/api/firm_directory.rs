@@ -15,6 +15,7 @@ use portico_tenants::files::{
     self, ContactFile, File, FileError, FileFilter, FilePatch, FileStatus, NewFile, NewPerson,
     Person, PersonAdded, PersonRole,
 };
+use portico_tenants::portal_access::{self, PortalStatus};
 
 use super::ApiTags;
 use crate::auth::FirmMember;
@@ -28,17 +29,23 @@ pub struct ContactView {
     pub emails: Vec<String>,
     /// Files on which the contact holds a role, limited to files the caller can access.
     pub files: Vec<ContactFileView>,
+    /// Portal access: `not_invited`, `invited`, `active` or `disabled`.
+    pub portal_status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ContactView {
-    fn new(contact: Contact, files: Vec<ContactFile>) -> Self {
+    fn new(contact: Contact, files: Vec<ContactFile>, portal: Option<PortalStatus>) -> Self {
         Self {
             id: contact.id.as_uuid(),
             name: contact.name,
             emails: contact.emails,
             files: files.into_iter().map(ContactFileView::from).collect(),
+            portal_status: portal
+                .unwrap_or(PortalStatus::NotInvited)
+                .as_str()
+                .to_owned(),
             created_at: contact.created_at,
             updated_at: contact.updated_at,
         }
@@ -274,27 +281,37 @@ impl FirmDirectoryApi {
     async fn list_contacts(
         &self,
         auth: FirmMember,
-        /// `users`: filter to contacts with Portal access (the Portal Users filter; available
-        /// with Portal access, which the portal-access feature grants and applies to this
-        /// filter). Other values are ignored.
+        /// `users`: only contacts with Portal access, i.e. whose Portal account is invited or
+        /// active (the Portal Users filter). Other values are ignored.
         portal: Query<Option<String>>,
         /// Part of the name, ignoring letter case.
         q: Query<Option<String>>,
     ) -> ApiResult<Json<Vec<ContactView>>> {
         let ctx = auth.0;
+        let portal_users = portal.0.as_deref() == Some("users");
+        // Portal access lives in the Portal accounts; the filter is applied against them here.
         let filter = ContactFilter {
             q: q.0,
-            portal_users: portal.0.as_deref() == Some("users"),
+            portal_users: false,
         };
         let tx = ctx.db.read().await?;
         let list = contacts::list(&tx, &filter).await?;
         let mut files = files::files_of_contacts(&tx, &ctx.member, None).await?;
+        let statuses = portal_access::statuses(&tx).await?;
         tx.commit().await?;
         Ok(Json(
             list.into_iter()
+                .filter(|c| {
+                    !portal_users
+                        || matches!(
+                            statuses.get(&c.id),
+                            Some(PortalStatus::Invited | PortalStatus::Active)
+                        )
+                })
                 .map(|c| {
                     let of = files.remove(&c.id).unwrap_or_default();
-                    ContactView::new(c, of)
+                    let status = statuses.get(&c.id).copied();
+                    ContactView::new(c, of, status)
                 })
                 .collect(),
         ))
@@ -324,6 +341,7 @@ impl FirmDirectoryApi {
         Ok(ContactCreated::Created(Json(ContactView::new(
             contact,
             Vec::new(),
+            None,
         ))))
     }
 
@@ -341,8 +359,9 @@ impl FirmDirectoryApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let files = files::files_of_contact(&tx, &ctx.member, id).await?;
+        let status = Some(portal_access::status(&tx, &ctx.member, id).await?.status);
         tx.commit().await?;
-        Ok(Json(ContactView::new(contact, files)))
+        Ok(Json(ContactView::new(contact, files, status)))
     }
 
     /// Change a contact
@@ -371,8 +390,9 @@ impl FirmDirectoryApi {
         )
         .await?;
         let files = files::files_of_contact(&tx, &ctx.member, id).await?;
+        let status = Some(portal_access::status(&tx, &ctx.member, id).await?.status);
         tx.commit().await?;
-        Ok(Json(ContactView::new(contact, files)))
+        Ok(Json(ContactView::new(contact, files, status)))
     }
 
     /// List files

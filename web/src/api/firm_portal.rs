@@ -242,10 +242,11 @@ impl FirmPortalApi {
         let file: FileId = parse_id(&id.0)?;
         let tx = ctx.db.read().await?;
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
+        let shared_items = shared_items(&tx, &ctx.member, file).await?;
         tx.commit().await?;
         Ok(Json(FilePortalView {
             clients: clients.into_iter().map(FileClientView::from).collect(),
-            shared_items: Vec::new(),
+            shared_items,
         }))
     }
 
@@ -274,11 +275,33 @@ impl FirmPortalApi {
             ctx.ip.clone(),
         )
         .await?;
+        if body.0.shared {
+            let summary = format!("a file was shared with you ({})", firm.firm_name);
+            portico_tenants::notifications::queue_client_notices_if(&tx, firm.options.notify_client_on_share, file, &summary)
+                .await?;
+        }
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
+        let shared_items = shared_items(&tx, &ctx.member, file).await?;
         tx.commit().await?;
         Ok(Json(FilePortalView {
             clients: clients.into_iter().map(FileClientView::from).collect(),
-            shared_items: Vec::new(),
+            shared_items,
         }))
     }
+}
+
+/// The file's "Shared items list": every item marked shared, whether or not the file itself
+/// is shared (clients see them only once it is).
+async fn shared_items(
+    tx: &portico_platform::TenantTx,
+    member: &portico_tenants::members::Member,
+    file: FileId,
+) -> ApiResult<Vec<SharedItemView>> {
+    let mut items: Vec<SharedItemView> = portico_tenants::items::shared_items(tx, member, file)
+        .await?
+        .into_iter()
+        .map(|i| SharedItemView { kind: i.kind, id: i.id, title: i.title, created_at: i.created_at, owner: i.owner })
+        .collect();
+    items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(items)
 }

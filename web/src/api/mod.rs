@@ -8,6 +8,7 @@ pub mod firm_directory;
 pub mod firm_members;
 pub mod firm_options;
 pub mod firm_portal;
+pub mod items;
 pub mod platform;
 pub mod portal;
 pub mod views;
@@ -39,6 +40,8 @@ pub enum ApiTags {
     Documents,
     /// Custom fields: definitions, values per file, Portal sharing (firm and client sides).
     CustomFields,
+    /// Notes, appointments, tasks, the activity feed and preferences.
+    Items,
 }
 
 pub type Apis = (
@@ -54,6 +57,8 @@ pub type Apis = (
     documents::PortalDocumentsApi,
     custom_fields::FirmCustomFieldsApi,
     custom_fields::PortalCustomFieldsApi,
+    items::FirmItemsApi,
+    items::PortalItemsApi,
 );
 
 pub fn service(version: &str) -> OpenApiService<Apis, ()> {
@@ -71,6 +76,8 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
             documents::PortalDocumentsApi,
             custom_fields::FirmCustomFieldsApi,
             custom_fields::PortalCustomFieldsApi,
+            items::FirmItemsApi,
+            items::PortalItemsApi,
         ),
         "Portico",
         version,

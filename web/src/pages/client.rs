@@ -7,7 +7,7 @@ use poem::web::{Data, Form, Path, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use portico_platform::ids::FileId;
 use portico_tenants::TenantRecord;
-use portico_tenants::portal_access;
+use portico_tenants::{items, portal_access};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -525,39 +525,142 @@ pub async fn verify_email(
     response
 }
 
-/// A file shared with the client; anything else is the same 404 as a missing file.
+#[derive(Deserialize, Default)]
+pub struct FileQuery {
+    #[serde(default)]
+    tab: String,
+    #[serde(default)]
+    done: String,
+}
+
+/// A file shared with the client, with its tabs (Documents, Notes, Appointments, Tasks, More);
+/// anything else is the same 404 as a missing file.
 #[handler]
-pub async fn file(req: &Request, state: Data<&AppState>, Path(id): Path<String>) -> Response {
-    let Some(tenant) = firm_of(req) else {
-        return not_found(&state);
-    };
+pub async fn file(req: &Request, state: Data<&AppState>, Path(id): Path<String>, poem::web::Query(query): poem::web::Query<FileQuery>) -> Response {
+    let Some(tenant) = firm_of(req) else { return not_found(&state) };
     let ctx = match authenticate_client(req, &state).await {
         Ok(ctx) => ctx,
         Err(_) => return Redirect::see_other("/").into_response(),
     };
-    let Ok(id) = id.parse::<FileId>() else {
-        return not_found(&state);
-    };
-    let file = async {
+    let Ok(id) = id.parse::<FileId>() else { return not_found(&state) };
+    file_page(&state, &tenant, &ctx, id, &query.tab, notice_for(&query.done), None, StatusCode::OK).await
+}
+
+fn notice_for(done: &str) -> Option<&'static str> {
+    match done {
+        "note" => Some("Your note was added; the firm can see it now."),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn file_page(
+    state: &AppState,
+    tenant: &TenantRecord,
+    ctx: &ClientCtx,
+    id: FileId,
+    tab: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let rules = crate::api::items::sharing_rules(state, tenant).await;
+    let loaded = async {
         let tx = ctx.db.read().await?;
-        let file = portal_access::file_for_client(&tx, &ctx.client, id).await?;
+        let Some(shared_file) = portal_access::file_for_client(&tx, &ctx.client, id).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let notes = items::client_notes(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
+        let appointments = items::client_appointments(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
+        let tasks = items::client_tasks(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
         tx.commit().await?;
-        Ok::<_, sea_orm::DbErr>(file)
+        Ok::<_, sea_orm::DbErr>(Some((shared_file, notes, appointments, tasks)))
     }
     .await;
-    match file {
-        Ok(Some(file)) => {
-            render(
-                &state,
-                &tenant,
-                Some(&ctx),
-                "client_file.html",
-                StatusCode::OK,
-                minijinja::context! { file => file },
-            )
-            .await
+    let (shared_file, notes, appointments, tasks) = match loaded {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return not_found(state),
+        Err(err) => return internal_error(state, err),
+    };
+    let mut tabs = Vec::new();
+    for (id, label, kind) in [
+        ("documents", "Documents", "documents"),
+        ("notes", "Notes", "notes"),
+        ("appointments", "Appointments", "appointments"),
+        ("tasks", "Tasks", "tasks"),
+        ("more", "More", "custom_fields"),
+    ] {
+        if rules.shareable_kinds.iter().any(|k| k == kind) {
+            tabs.push(minijinja::context! { id => id, label => label });
         }
-        Ok(None) => not_found(&state),
-        Err(err) => internal_error(&state, err),
+    }
+    let tab = if tabs.iter().any(|t| t.get_attr("id").ok().and_then(|v| v.as_str().map(str::to_owned)).as_deref() == Some(tab)) {
+        tab.to_owned()
+    } else {
+        tabs.first().and_then(|t| t.get_attr("id").ok()).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    };
+    // DOCUMENTS_SECTION: wired once the documents module provides its section.
+    let documents = minijinja::Value::UNDEFINED;
+    let custom_fields = if tab == "more" { super::firm::custom_fields::client_file_section(state, ctx, id).await } else { minijinja::Value::UNDEFINED };
+    render(state, tenant, Some(ctx), "client_file.html", status, minijinja::context! {
+        file => shared_file,
+        tab => tab,
+        tabs => tabs,
+        notes => notes,
+        appointments => appointments,
+        tasks => tasks,
+        can_add_notes => rules.allows(items::ItemKind::Note),
+        documents => documents,
+        custom_fields => custom_fields,
+        notice => notice,
+        error => error,
+    })
+    .await
+}
+
+fn item_db(err: items::ItemError) -> sea_orm::DbErr {
+    match err {
+        items::ItemError::Db(db) => db,
+        other => sea_orm::DbErr::Custom(other.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// A client adds a note from the file page.
+#[handler]
+pub async fn add_note(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<NoteForm>) -> Response {
+    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+    let ctx = match authenticate_client(req, &state).await {
+        Ok(ctx) => ctx,
+        Err(_) => return Redirect::see_other("/").into_response(),
+    };
+    if check_client_csrf(req, &ctx, Some(&form.csrf)).is_err() {
+        return forbidden_cross_site(&state);
+    }
+    let Ok(id) = id.parse::<FileId>() else { return not_found(&state) };
+    let rules = crate::api::items::sharing_rules(&state, &tenant).await;
+    let result = async {
+        let tx = ctx.db.write().await.map_err(items::ItemError::Db)?;
+        items::client_add_note(&tx, &ctx.client, id, &form.body, &rules).await?;
+        crate::notify::client_added(&state, &tx, &tenant, id, &ctx.client, "a note").await?;
+        tx.commit().await.map_err(items::ItemError::Db)
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::see_other(format!("/files/{id}?tab=notes&done=note")).into_response(),
+        Err(items::ItemError::NotFound) => not_found(&state),
+        Err(items::ItemError::Invalid(m) | items::ItemError::Forbidden(m)) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            file_page(&state, &tenant, &ctx, id, "notes", None, Some(&m), status).await
+        }
+        Err(items::ItemError::Db(err)) => internal_error(&state, err),
     }
 }

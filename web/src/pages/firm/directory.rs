@@ -21,6 +21,9 @@ use portico_tenants::members::{self, Member};
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 
+use portico_tenants::portal_access::{self, PortalError, PortalStatus};
+
+use super::portal::{PortalOutcome, contact_portal, file_portal};
 use super::{not_found, render, require_member, require_member_form};
 use crate::auth::MemberCtx;
 use crate::state::AppState;
@@ -58,7 +61,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "already" => "That contact is already a client on this file.",
         "person-removed" => "Removed from the file.",
         "left" => "Changes saved. You no longer have access to that file.",
-        _ => return None,
+        other => return super::portal::notice(other),
     })
 }
 
@@ -68,6 +71,9 @@ pub struct ListQuery {
     q: String,
     #[serde(default)]
     status: String,
+    /// `users`: only contacts with Portal access (invited or active).
+    #[serde(default)]
+    portal: String,
     #[serde(default)]
     done: String,
 }
@@ -106,17 +112,25 @@ struct ContactRow {
     name: String,
     emails: Vec<String>,
     files: Vec<files::ContactFile>,
+    /// `not_invited`, `invited`, `active` or `disabled`.
+    portal: &'static str,
+}
+
+/// The contact list's "Portal Users": contacts whose account is invited or active.
+pub fn is_portal_user(status: Option<&PortalStatus>) -> bool {
+    matches!(status, Some(PortalStatus::Invited | PortalStatus::Active))
 }
 
 async fn contacts_view(
     state: &AppState,
     ctx: &MemberCtx,
+    query: &ListQuery,
     status: StatusCode,
-    q: &str,
-    done: &str,
     form: Option<ContactForm>,
     error: Option<String>,
 ) -> Response {
+    let q = query.q.trim();
+    let portal_users = query.portal == "users";
     let loaded = async {
         let tx = ctx.db.read().await?;
         let list = contacts::list(
@@ -128,19 +142,26 @@ async fn contacts_view(
         )
         .await?;
         let linked = files::files_of_contacts(&tx, &ctx.member, None).await?;
+        let statuses = portal_access::statuses(&tx).await?;
         tx.commit().await?;
-        Ok::<_, DbErr>((list, linked))
+        Ok::<_, DbErr>((list, linked, statuses))
     }
     .await;
-    let (list, mut linked) = match loaded {
+    let (list, mut linked, statuses) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => return internal(state, err),
     };
     let rows: Vec<ContactRow> = list
         .into_iter()
+        .filter(|c| !portal_users || is_portal_user(statuses.get(&c.id)))
         .map(|c| ContactRow {
             id: c.id.to_string(),
             files: linked.remove(&c.id).unwrap_or_default(),
+            portal: statuses
+                .get(&c.id)
+                .copied()
+                .unwrap_or(PortalStatus::NotInvited)
+                .as_str(),
             name: c.name,
             emails: c.emails,
         })
@@ -154,9 +175,10 @@ async fn contacts_view(
         minijinja::context! {
             contacts => rows,
             q => q,
+            portal_users => portal_users,
             form => form.unwrap_or_default(),
             error => error,
-            notice => notice(done),
+            notice => notice(&query.done),
         },
     )
     .await
@@ -172,16 +194,7 @@ async fn contacts_page(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    contacts_view(
-        &state,
-        &ctx,
-        StatusCode::OK,
-        query.q.trim(),
-        &query.done,
-        None,
-        None,
-    )
-    .await
+    contacts_view(&state, &ctx, &query, StatusCode::OK, None, None).await
 }
 
 #[handler]
@@ -215,9 +228,8 @@ async fn create_contact(
             contacts_view(
                 &state,
                 &ctx,
+                &ListQuery::default(),
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "",
-                "",
                 Some(form),
                 Some(message),
             )
@@ -228,29 +240,48 @@ async fn create_contact(
     }
 }
 
-async fn contact_view(
+/// How the contact page is rendered: after a redirect (`done`) or for a refused form.
+#[derive(Default)]
+pub(super) struct ContactOutcome {
+    pub status: Option<StatusCode>,
+    pub done: String,
+    pub form: Option<ContactForm>,
+    pub error: Option<String>,
+    /// A refused Manage Portal form.
+    pub portal: PortalOutcome,
+}
+
+pub(super) async fn contact_view(
     state: &AppState,
     ctx: &MemberCtx,
     id: &str,
-    status: StatusCode,
-    done: &str,
-    form: Option<ContactForm>,
-    error: Option<String>,
+    outcome: ContactOutcome,
 ) -> Response {
     let Ok(id) = id.parse::<ContactId>() else {
         return not_found(state);
     };
+    let options = crate::firm_options::options(state, &ctx.tenant).await;
+    let ContactOutcome {
+        status,
+        done,
+        form,
+        error,
+        portal,
+    } = outcome;
     let loaded = async {
         let tx = ctx.db.read().await?;
-        let contact = contacts::get(&tx, id).await?;
+        let Some(contact) = contacts::get(&tx, id).await? else {
+            return Ok(None);
+        };
         let linked = files::files_of_contact(&tx, &ctx.member, id).await?;
+        let portal = contact_portal(&tx, &ctx.member, &contact, &linked, &options, portal).await?;
         tx.commit().await?;
-        Ok::<_, DbErr>((contact, linked))
+        Ok::<_, PortalError>(Some((contact, linked, portal)))
     }
     .await;
-    let (contact, linked): (Contact, _) = match loaded {
-        Ok((Some(contact), linked)) => (contact, linked),
-        Ok((None, _)) => return not_found(state),
+    let (contact, linked, portal): (Contact, _, _) = match loaded {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) | Err(PortalError::NotFound) => return not_found(state),
         Err(err) => return internal(state, err),
     };
     let form = form.unwrap_or_else(|| ContactForm {
@@ -262,14 +293,15 @@ async fn contact_view(
         state,
         ctx,
         "firm_contact.html",
-        status,
+        status.unwrap_or(StatusCode::OK),
         "contacts",
         minijinja::context! {
             contact => contact,
             files => linked,
+            portal => portal,
             form => form,
             error => error,
-            notice => notice(done),
+            notice => notice(&done),
         },
     )
     .await
@@ -286,7 +318,16 @@ async fn contact_page(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    contact_view(&state, &ctx, &id, StatusCode::OK, &query.done, None, None).await
+    contact_view(
+        &state,
+        &ctx,
+        &id,
+        ContactOutcome {
+            done: query.done,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 #[handler]
@@ -323,10 +364,12 @@ async fn update_contact(
                 &state,
                 &ctx,
                 &id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "",
-                Some(form),
-                Some(message),
+                ContactOutcome {
+                    status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+                    form: Some(form),
+                    error: Some(message),
+                    ..Default::default()
+                },
             )
             .await
         }
@@ -451,6 +494,8 @@ struct FileRow {
     lawyer: String,
     primary_client: Option<files::Person>,
     clients: usize,
+    /// Shared with at least one client in the Portal.
+    shared: bool,
 }
 
 struct FilesOutcome {
@@ -475,11 +520,12 @@ async fn files_view(
         let tx = ctx.db.read().await?;
         let list = files::list(&tx, &ctx.member, &filter).await?;
         let people = members::list(&tx).await?;
+        let shared = portal_access::shared_files(&tx).await?;
         tx.commit().await?;
-        Ok::<_, DbErr>((list, people))
+        Ok::<_, DbErr>((list, people, shared))
     }
     .await;
-    let (list, firm_members) = match loaded {
+    let (list, firm_members, shared) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => return internal(state, err),
     };
@@ -490,6 +536,7 @@ async fn files_view(
             lawyer: member_name(&firm_members, f.responsible_lawyer_id),
             primary_client: f.primary_client().cloned(),
             clients: f.people.len(),
+            shared: shared.contains(&f.id),
             number: f.number,
             name: f.name,
             file_type: f.file_type,
@@ -590,7 +637,7 @@ async fn create_file(
 }
 
 #[derive(Default)]
-struct FileOutcome {
+pub(super) struct FileOutcome {
     status: Option<StatusCode>,
     done: String,
     form: Option<FileFormValues>,
@@ -598,6 +645,19 @@ struct FileOutcome {
     /// A refused "Add a client", shown next to that form.
     person_error: Option<String>,
     person_form: Option<PersonForm>,
+    /// A refused "Portal access to this file", shown in the Portal card.
+    portal_error: Option<String>,
+}
+
+impl FileOutcome {
+    /// The file page after a refused Portal change.
+    pub(super) fn portal_refused(status: StatusCode, message: String) -> Self {
+        Self {
+            status: Some(status),
+            portal_error: Some(message),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -610,10 +670,16 @@ pub struct PersonForm {
     primary: String,
 }
 
-async fn file_view(state: &AppState, ctx: &MemberCtx, id: &str, outcome: FileOutcome) -> Response {
+pub(super) async fn file_view(
+    state: &AppState,
+    ctx: &MemberCtx,
+    id: &str,
+    outcome: FileOutcome,
+) -> Response {
     let Ok(id) = id.parse::<FileId>() else {
         return not_found(state);
     };
+    let options = crate::firm_options::options(state, &ctx.tenant).await;
     let loaded = async {
         let tx = ctx.db.read().await?;
         let Some(file) = files::get(&tx, &ctx.member, id).await? else {
@@ -621,13 +687,14 @@ async fn file_view(state: &AppState, ctx: &MemberCtx, id: &str, outcome: FileOut
         };
         let firm_members = members::list(&tx).await?;
         let address_book = contacts::list(&tx, &ContactFilter::default()).await?;
+        let portal = file_portal(&tx, &ctx.member, id, &options).await?;
         tx.commit().await?;
-        Ok::<_, DbErr>(Some((file, firm_members, address_book)))
+        Ok::<_, PortalError>(Some((file, firm_members, address_book, portal)))
     }
     .await;
-    let (file, firm_members, address_book) = match loaded {
+    let (file, firm_members, address_book, portal) = match loaded {
         Ok(Some(loaded)) => loaded,
-        Ok(None) => return not_found(state),
+        Ok(None) | Err(PortalError::NotFound) => return not_found(state),
         Err(err) => return internal(state, err),
     };
     let can_change_access = ctx.member.is_admin || ctx.member.id == file.responsible_lawyer_id;
@@ -675,6 +742,8 @@ async fn file_view(state: &AppState, ctx: &MemberCtx, id: &str, outcome: FileOut
             error => outcome.error,
             person_error => outcome.person_error,
             person_form => outcome.person_form.unwrap_or_default(),
+            portal => portal,
+            portal_error => outcome.portal_error,
             notice => notice(&outcome.done),
         },
     )

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod documents;
 pub mod members;
 pub mod options;
+pub mod portal;
 
 use poem::http::StatusCode;
 use poem::web::Redirect;
