@@ -37,6 +37,8 @@
 //! - **Audit.** `custom_field.created|updated|deleted` (target: the field) and
 //!   `custom_field.value_changed|sharing_changed` (target: the file; detail names the field and
 //!   gives `from` → `to`), one entry per changed field and file, bulk actions included.
+//! - **Activity feed.** A client's edit is client activity on the file; a member sharing or
+//!   hiding fields is member activity (one entry per file for a bulk action).
 //! - **Shared items list.** The "owner" of a shared field is whoever last set its value (member
 //!   or client), or the file's responsible lawyer while it has none.
 
@@ -53,6 +55,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::activity::{self, ActivityKind};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::entity::{contact, custom_field, custom_field_value, matter, member};
 use crate::files;
@@ -364,6 +367,22 @@ pub struct BulkOutcome {
     pub changed_file_ids: Vec<FileId>,
     /// Changed (file, field) pairs.
     pub changed: u64,
+    /// Files where a field hidden until now became visible to clients.
+    pub newly_shared_file_ids: Vec<FileId>,
+}
+
+/// One field's sharing after a change, and what it was before.
+#[derive(Clone, Debug, Serialize)]
+pub struct SharingChange {
+    pub field: FileField,
+    pub previous: ShareState,
+}
+
+impl SharingChange {
+    /// The field was hidden and clients can now see it.
+    pub fn newly_shared(&self) -> bool {
+        self.previous == ShareState::Hidden && self.field.sharing != ShareState::Hidden
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -766,12 +785,13 @@ pub async fn set_sharing(
     sharing: ShareState,
     kind_shareable: bool,
     ip: Option<String>,
-) -> Result<FileField> {
+) -> Result<SharingChange> {
     let file_row = accessible_file(tx, actor, file).await?;
     let definition = applicable_field(tx, &file_row, field).await?;
     check_may_share(actor, sharing, kind_shareable)?;
     let existing = value_row(tx, file_row.id, definition.id.as_uuid()).await?;
-    write_sharing(
+    let previous = ShareState::of_row(existing.as_ref());
+    let changed = write_sharing(
         tx,
         file_row.id,
         &definition,
@@ -782,7 +802,39 @@ pub async fn set_sharing(
         ip,
     )
     .await?;
-    file_field(tx, actor, file, field).await
+    if changed {
+        let (action, summary) = match sharing {
+            ShareState::Hidden => (
+                "custom_field.unshared",
+                format!(
+                    "hid the custom field {} on {}",
+                    definition.name, file_row.number
+                ),
+            ),
+            shared => (
+                "custom_field.shared",
+                format!(
+                    "shared the custom field {} ({}) on {}",
+                    definition.name,
+                    shared.label().trim_start_matches("Share ").to_lowercase(),
+                    file_row.number
+                ),
+            ),
+        };
+        activity::record(
+            tx,
+            ActivityKind::MemberActivity,
+            Some(file),
+            &actor.actor(),
+            action,
+            summary,
+        )
+        .await?;
+    }
+    Ok(SharingChange {
+        field: file_field(tx, actor, file, field).await?,
+        previous,
+    })
 }
 
 /// "Make all fields editable" / "Hide all fields" on a file `actor` can access, and with
@@ -799,7 +851,7 @@ pub async fn bulk_sharing(
     let file_row = accessible_file(tx, actor, file).await?;
     let target = action.target();
     check_may_share(actor, target, kind_shareable)?;
-    let targets: Vec<(Uuid, String)> = if apply_to_file_type {
+    let targets: Vec<(Uuid, String, String)> = if apply_to_file_type {
         if file_row.file_type.trim().is_empty() {
             return Err(CustomFieldError::Invalid(
                 "this file has no type, so there are no files of the same type; give it a type first or apply the action to this file only".into(),
@@ -809,19 +861,24 @@ pub async fn bulk_sharing(
             .select_only()
             .column(matter::Column::Id)
             .column(matter::Column::FileType)
-            .into_tuple::<(Uuid, String)>()
+            .column(matter::Column::Number)
+            .into_tuple::<(Uuid, String, String)>()
             .all(tx.conn())
             .await?
             .into_iter()
-            .filter(|(_, t)| same_type(t, &file_row.file_type))
+            .filter(|(_, t, _)| same_type(t, &file_row.file_type))
             .collect()
     } else {
-        vec![(file_row.id, file_row.file_type.clone())]
+        vec![(
+            file_row.id,
+            file_row.file_type.clone(),
+            file_row.number.clone(),
+        )]
     };
     let definitions = list_definitions(tx).await?;
     let by_id: HashMap<Uuid, &FieldDefinition> =
         definitions.iter().map(|d| (d.id.as_uuid(), d)).collect();
-    let target_ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
+    let target_ids: Vec<Uuid> = targets.iter().map(|(id, _, _)| *id).collect();
     let mut rows: HashMap<(Uuid, Uuid), custom_field_value::Model> = HashMap::new();
     for chunk in target_ids.chunks(IN_CHUNK) {
         for row in custom_field_value::Entity::scoped(tx)
@@ -835,7 +892,8 @@ pub async fn bulk_sharing(
 
     let mut changed = 0;
     let mut changed_files = BTreeSet::new();
-    for (matter_id, file_type) in &targets {
+    let mut newly_shared = BTreeSet::new();
+    for (matter_id, file_type, number) in &targets {
         let fields: Vec<&FieldDefinition> = match action {
             BulkAction::MakeAllEditable => definitions
                 .iter()
@@ -848,8 +906,10 @@ pub async fn bulk_sharing(
                 .filter_map(|r| by_id.get(&r.field_id).copied())
                 .collect(),
         };
+        let mut changed_here = 0;
         for definition in fields {
             let existing = rows.remove(&(*matter_id, definition.id.as_uuid()));
+            let was_hidden = ShareState::of_row(existing.as_ref()) == ShareState::Hidden;
             if write_sharing(
                 tx,
                 *matter_id,
@@ -863,14 +923,41 @@ pub async fn bulk_sharing(
             .await?
             {
                 changed += 1;
+                changed_here += 1;
                 changed_files.insert(*matter_id);
+                if was_hidden && target != ShareState::Hidden {
+                    newly_shared.insert(*matter_id);
+                }
             }
+        }
+        if changed_here > 0 {
+            let plural = if changed_here == 1 { "" } else { "s" };
+            let (name, summary) = match action {
+                BulkAction::MakeAllEditable => (
+                    "custom_field.shared",
+                    format!("shared {changed_here} custom field{plural} editable on {number}"),
+                ),
+                BulkAction::HideAll => (
+                    "custom_field.unshared",
+                    format!("hid {changed_here} custom field{plural} on {number}"),
+                ),
+            };
+            activity::record(
+                tx,
+                ActivityKind::MemberActivity,
+                Some(FileId::from_uuid(*matter_id)),
+                &actor.actor(),
+                name,
+                summary,
+            )
+            .await?;
         }
     }
     Ok(BulkOutcome {
         file_ids: target_ids.into_iter().map(FileId::from_uuid).collect(),
         changed_file_ids: changed_files.into_iter().map(FileId::from_uuid).collect(),
         changed,
+        newly_shared_file_ids: newly_shared.into_iter().map(FileId::from_uuid).collect(),
     })
 }
 
@@ -947,7 +1034,8 @@ pub async fn client_fields(
 }
 
 /// A client sets an editable field of a file shared with them. Not visible → `NotFound`;
-/// read-only → `Forbidden` with the reason.
+/// read-only → `Forbidden` with the reason. Also answers whether the value changed (a change
+/// is client activity on the file).
 pub async fn client_set_value(
     tx: &TenantTx,
     client: &Client,
@@ -956,7 +1044,7 @@ pub async fn client_set_value(
     raw: Option<&str>,
     kind_shareable: bool,
     ip: Option<String>,
-) -> Result<ClientField> {
+) -> Result<(ClientField, bool)> {
     let shared = portal_access::file_for_client(tx, client, file)
         .await?
         .ok_or(CustomFieldError::NotFound)?;
@@ -980,7 +1068,7 @@ pub async fn client_set_value(
     let value = definition
         .normalize(raw)
         .map_err(CustomFieldError::Invalid)?;
-    write_value(
+    let changed = write_value(
         tx,
         file.as_uuid(),
         &definition,
@@ -991,10 +1079,22 @@ pub async fn client_set_value(
         ip,
     )
     .await?;
+    if changed {
+        activity::record(
+            tx,
+            ActivityKind::ClientActivity,
+            Some(file),
+            &client.actor(),
+            "custom_field.edited",
+            format!("changed {} on {}", definition.name, shared.number),
+        )
+        .await?;
+    }
     let row = value_row(tx, file.as_uuid(), field.as_uuid())
         .await?
         .ok_or(CustomFieldError::NotFound)?;
-    client_view(definition, &row).ok_or(CustomFieldError::NotFound)
+    let view = client_view(definition, &row).ok_or(CustomFieldError::NotFound)?;
+    Ok((view, changed))
 }
 
 fn client_view(d: FieldDefinition, row: &custom_field_value::Model) -> Option<ClientField> {

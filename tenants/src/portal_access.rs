@@ -1263,3 +1263,28 @@ pub async fn file_for_client(
         .into_iter()
         .find(|f| f.id == file))
 }
+
+/// Creates an active account with a chosen password and shares `files` (used to seed the demo
+/// firm; real clients accept an emailed invitation).
+pub async fn seed_active_account(
+    tx: &TenantTx,
+    contact: ContactId,
+    login_email: &str,
+    password_hash: String,
+    files: &[FileId],
+    shared_by: &Member,
+) -> Result<(), PortalError> {
+    let id = upsert_invited(tx, None, contact, login_email).await?;
+    let now = Utc::now();
+    portal_account::Entity::scoped_update(tx)
+        .col_expr(portal_account::Column::Status, Expr::value("active"))
+        .col_expr(portal_account::Column::PasswordHash, Expr::value(Some(password_hash)))
+        .col_expr(portal_account::Column::TermsAcceptedAt, Expr::value(Some(now)))
+        .filter(portal_account::Column::Id.eq(id))
+        .exec(tx.conn())
+        .await?;
+    for file in files {
+        share(tx, shared_by, contact, file.as_uuid()).await?;
+    }
+    Ok(())
+}

@@ -841,6 +841,20 @@ async fn sharing_decides_exactly_what_the_client_sees_and_edits(app: TestApp) {
     assert_eq!(by_client["detail"]["from"], "1500.00");
     assert_eq!(by_client["detail"]["to"], "1750.5");
     assert_eq!(by_client["target_id"], file.to_string());
+    // The activity feed: the client's edit is client activity, sharing is member activity.
+    let activity = |kind: &'static str, action: &'static str| {
+        app.count(
+            "SELECT COUNT(*) AS n FROM activity WHERE matter_id = $1 AND kind = $2 AND action = $3",
+            vec![file.into(), kind.into(), action.into()],
+        )
+    };
+    // Two client edits (estimate, urgent); the refused ones are not activity.
+    assert_eq!(activity("client_activity", "custom_field.edited").await, 2);
+    assert_eq!(activity("member_activity", "custom_field.shared").await, 3);
+    assert_eq!(
+        activity("member_activity", "custom_field.unshared").await,
+        1
+    );
     let sharing = audit(&app, &admin, "custom_field.sharing_changed").await;
     assert!(sharing.iter().any(|e| e["detail"]["field_id"] == court
         && e["detail"]["from"] == "hidden"
@@ -1072,6 +1086,17 @@ async fn bulk_actions_change_only_files_the_member_can_access(app: TestApp) {
         stored_sharing(&app, not_mine, &everywhere).await,
         Some("hidden")
     );
+
+    // The activity feed gets one entry per changed file, not one per field.
+    for (action, expected) in [("custom_field.shared", 1), ("custom_field.unshared", 1)] {
+        let n = app
+            .count(
+                "SELECT COUNT(*) AS n FROM activity WHERE matter_id = $1 AND action = $2",
+                vec![assigned.into(), action.into()],
+            )
+            .await;
+        assert_eq!(n, expected, "{action}");
+    }
 
     // Each changed (file, field) is in the trail, marked as part of the bulk action.
     let trail = audit(&app, &admin, "custom_field.sharing_changed").await;

@@ -14,7 +14,47 @@ on_both_backends!(
     client_notes_reach_the_firm_with_activity_and_alerts,
     private_appointments_and_sharing_rules,
     digest_once_a_day_and_client_notices_batched,
+    activity_page_shows_the_badge_and_saves_preferences,
 );
+
+async fn activity_page_shows_the_badge_and_saves_preferences(app: TestApp) {
+    let (admin, client, _contact, file) = app.firm_with_client().await;
+    app.portal_api(&client, Method::POST, &format!("/files/{file}/notes")).json(&json!({"body": "badge me"})).send().await.unwrap();
+    let home = admin.client.get(app.firm_url(&admin.slug, "/firm")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("id=\"unread-badge\">1<"), "badge on the navigation");
+    let page = admin.client.get(app.firm_url(&admin.slug, "/firm/activity?kind=client_activity&days=1")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("added a note on 2026-001") && html.contains("1 new client addition"));
+    // Opening the page resets the badge.
+    let home = admin.client.get(app.firm_url(&admin.slug, "/firm")).send().await.unwrap().text().await.unwrap();
+    assert!(!home.contains("unread-badge"));
+    let csrf = {
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        html[start..].chars().take_while(|c| *c != '"').collect::<String>()
+    };
+    let saved = admin
+        .client
+        .post(app.firm_url(&admin.slug, "/firm/activity/preferences"))
+        .header("origin", app.portal_url(&admin.slug))
+        .form(&[("csrf", csrf.as_str()), ("alerts", "assigned"), ("nightly_digest", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 303);
+    let prefs: Value = app.firm_api(&admin, Method::GET, "/me/preferences").send().await.unwrap().json().await.unwrap();
+    assert_eq!(prefs, json!({"alerts": "assigned", "nightly_digest": true}));
+    let forged = admin
+        .client
+        .post(app.firm_url(&admin.slug, "/firm/activity/preferences"))
+        .header("origin", app.portal_url(&admin.slug))
+        .form(&[("alerts", "none")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}
 
 async fn items_are_visible_to_clients_only_when_shared(app: TestApp) {
     let (admin, client, _contact, file) = app.firm_with_client().await;

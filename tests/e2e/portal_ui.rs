@@ -135,7 +135,10 @@ async fn invite_from_the_contact_page(app: TestApp) {
         html.contains(&checkbox(&format!("file_{file}"), true)),
         "a client on exactly one file has it preselected"
     );
-    assert!(html.contains("We have opened a secure Client Portal for you") && html.contains("{setup_link}"));
+    assert!(
+        html.contains("We have opened a secure Client Portal for you")
+            && html.contains("{setup_link}")
+    );
     assert!(html.contains("Send Invitation") && !html.contains("Resend invitation"));
 
     // With two files nothing is preselected.
@@ -188,7 +191,10 @@ async fn invite_from_the_contact_page(app: TestApp) {
             ("allow", "on"),
             ("login_email", home),
             (&file_box, "on"),
-            ("message", "Dear client,\r\nplease join us here: {setup_link}\r\nThe firm"),
+            (
+                "message",
+                "Dear client,\r\nplease join us here: {setup_link}\r\nThe firm",
+            ),
         ],
     )
     .await;
@@ -212,8 +218,13 @@ async fn invite_from_the_contact_page(app: TestApp) {
 
     let (_, html) = page(&app, &admin, &target).await;
     assert!(html.contains("Invitation sent."));
-    assert!(html.contains("id=\"portal-status\">Invited (expires "), "{html}");
-    assert!(html.contains(&format!("id=\"portal-login-name\"><span class=\"email\">{home}<")));
+    assert!(
+        html.contains("id=\"portal-status\">Invited (expires "),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "id=\"portal-login-name\"><span class=\"email\">{home}<"
+    )));
     assert!(html.contains("<strong>2026-001</strong> Matter 2026-001</a>"));
     assert!(
         html.contains(&checkbox(&format!("file_{file}"), true))
@@ -224,12 +235,20 @@ async fn invite_from_the_contact_page(app: TestApp) {
 
     // Accepted and signed in: Active with the last login.
     let token = app.invitation_token(&admin.slug, home, 0).await;
-    assert_eq!(app.accept(&admin.slug, &token, CLIENT_PASSWORD).await.status(), 200);
+    assert_eq!(
+        app.accept(&admin.slug, &token, CLIENT_PASSWORD)
+            .await
+            .status(),
+        200
+    );
     let (_, html) = page(&app, &admin, &contact_page).await;
     assert!(html.contains("id=\"portal-status\">Active (no login yet)<"));
     app.client_sign_in(&admin.slug, home, CLIENT_PASSWORD).await;
     let (_, html) = page(&app, &admin, &contact_page).await;
-    assert!(html.contains("id=\"portal-status\">Active (last login "), "{html}");
+    assert!(
+        html.contains("id=\"portal-status\">Active (last login "),
+        "{html}"
+    );
     assert!(!html.contains("Resend invitation") && html.contains("Change login email"));
 }
 
@@ -254,7 +273,10 @@ async fn refused_preconditions_are_shown_with_their_reasons(app: TestApp) {
     let (status, html) = page(&app, &clerk, &format!("/firm/contacts/{contact}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"portal-status\">Not invited<"));
-    assert!(html.contains("id=\"portal-readonly\"") && html.contains("“Permitted to share items and invite clients to the Portal”"));
+    assert!(
+        html.contains("id=\"portal-readonly\"")
+            && html.contains("“Permitted to share items and invite clients to the Portal”")
+    );
     assert!(!html.contains("id=\"portal-form\""));
     let (status, _, html) = submit(&app, &clerk, &action, &invite).await;
     assert_eq!(status, 403);
@@ -275,14 +297,19 @@ async fn refused_preconditions_are_shown_with_their_reasons(app: TestApp) {
     assert_eq!(status, 422);
     assert!(
         html.contains("stranger@elsewhere.example is not one of Dana Doe's email addresses")
-            || html.contains("stranger@elsewhere.example is not one of Dana Doe&#x27;s email addresses"),
+            || html.contains(
+                "stranger@elsewhere.example is not one of Dana Doe&#x27;s email addresses"
+            ),
         "{html}"
     );
 
     // A contact who is not a client on any file: no form, and the post says why.
     let loner = app.contact(&admin, "Lee Loner", &["lee@x.example"]).await;
     let (_, html) = page(&app, &admin, &format!("/firm/contacts/{loner}")).await;
-    assert!(html.contains("is not a client on any open file you can access") && !html.contains("id=\"portal-form\""));
+    assert!(
+        html.contains("is not a client on any open file you can access")
+            && !html.contains("id=\"portal-form\"")
+    );
     let (status, _, html) = submit(
         &app,
         &admin,
@@ -296,7 +323,10 @@ async fn refused_preconditions_are_shown_with_their_reasons(app: TestApp) {
     // A login another client already has.
     let twin = app.contact(&admin, "Dana Twin", &[&email]).await;
     app.add_client(&admin, file, twin).await;
-    assert_eq!(app.allow_portal(&admin, twin, &email, &[]).await.status(), 200);
+    assert_eq!(
+        app.allow_portal(&admin, twin, &email, &[]).await.status(),
+        200
+    );
     let (status, _, html) = submit(&app, &admin, &action, &invite).await;
     assert_eq!(status, 409);
     assert!(html.contains("is already the Portal login of another contact of this firm"));
@@ -308,13 +338,20 @@ async fn refused_preconditions_are_shown_with_their_reasons(app: TestApp) {
         .client
         .post(app.firm_url(&admin.slug, &action))
         .header("origin", "http://evil.localhost")
-        .form(&[("csrf", admin.csrf.as_str()), ("allow", "on"), ("login_email", email.as_str())])
+        .form(&[
+            ("csrf", admin.csrf.as_str()),
+            ("allow", "on"),
+            ("login_email", email.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
     assert_eq!(accounts(&app, &admin).await, 1, "only the twin's account");
-    assert_eq!(portal_status(&app, &admin, contact).await["status"], "not_invited");
+    assert_eq!(
+        portal_status(&app, &admin, contact).await["status"],
+        "not_invited"
+    );
 }
 
 async fn s_post_without_csrf(
@@ -359,12 +396,20 @@ async fn resend_and_disable_from_the_contact_page(app: TestApp) {
     assert_ne!(first, second);
     let (_, html) = page(&app, &admin, &target).await;
     assert!(html.contains("A new invitation was sent."));
-    assert_ne!(app.accept(&admin.slug, &first, CLIENT_PASSWORD).await.status(), 200);
+    assert_ne!(
+        app.accept(&admin.slug, &first, CLIENT_PASSWORD)
+            .await
+            .status(),
+        200
+    );
 
     // The lawyer sees one shared file and is told about the other one, and may not disable.
     let (_, html) = page(&app, &lawyer, &contact_page).await;
     assert!(html.contains("2026-020") && !html.contains("2026-021"));
-    assert!(html.contains("and 1 other file you cannot access"), "{html}");
+    assert!(
+        html.contains("and 1 other file you cannot access"),
+        "{html}"
+    );
     let (status, _, html) = submit(&app, &lawyer, &format!("{contact_page}/portal"), &[]).await;
     assert_eq!(status, 403);
     assert!(
@@ -372,18 +417,31 @@ async fn resend_and_disable_from_the_contact_page(app: TestApp) {
             || html.contains("you cannot disable this client's access: 1 of the files shared with them is not accessible to you"),
         "{html}"
     );
-    assert_eq!(portal_status(&app, &admin, contact).await["status"], "invited");
+    assert_eq!(
+        portal_status(&app, &admin, contact).await["status"],
+        "invited"
+    );
 
     // The administrator clears Allow: disabled, shares dropped, the link is dead.
     let (status, target, _) = submit(&app, &admin, &format!("{contact_page}/portal"), &[]).await;
     assert_eq!(status, 303);
-    assert_eq!(target, format!("{contact_page}?done=portal-disabled#portal"));
+    assert_eq!(
+        target,
+        format!("{contact_page}?done=portal-disabled#portal")
+    );
     let stored = portal_status(&app, &admin, contact).await;
     assert_eq!(stored["status"], "disabled");
     assert_eq!(stored["file_ids"], json!([]));
-    assert_ne!(app.accept(&admin.slug, &second, CLIENT_PASSWORD).await.status(), 200);
+    assert_ne!(
+        app.accept(&admin.slug, &second, CLIENT_PASSWORD)
+            .await
+            .status(),
+        200
+    );
     let (_, html) = page(&app, &admin, &target).await;
-    assert!(html.contains("Portal access disabled") && html.contains("id=\"portal-status\">Disabled<"));
+    assert!(
+        html.contains("Portal access disabled") && html.contains("id=\"portal-status\">Disabled<")
+    );
     assert!(html.contains("Send Invitation") && !html.contains("Resend invitation"));
 
     // Nothing left to resend.
@@ -416,21 +474,37 @@ async fn active_clients_files_and_login_email_from_the_contact_page(app: TestApp
             && html.contains(&checkbox(&format!("file_{file}"), true))
             && html.contains(&checkbox(&format!("file_{other}"), false))
     );
-    assert!(!html.contains("name=\"message\""), "no invitation text for an active client");
+    assert!(
+        !html.contains("name=\"message\""),
+        "no invitation text for an active client"
+    );
 
     // Save & Close with the boxes changed: the second file shared, the first one not.
     let other_box = format!("file_{other}");
-    let (status, target, _) =
-        submit(&app, &admin, &action, &[("allow", "on"), (&other_box, "on")]).await;
+    let (status, target, _) = submit(
+        &app,
+        &admin,
+        &action,
+        &[("allow", "on"), (&other_box, "on")],
+    )
+    .await;
     assert_eq!(status, 303);
     assert_eq!(target, format!("{contact_page}?done=portal-saved#portal"));
     assert_eq!(
         portal_status(&app, &admin, contact).await["file_ids"],
         json!([other])
     );
-    let (status, target, _) =
-        submit(&app, &admin, &action, &[("allow", "on"), (&other_box, "on")]).await;
-    assert_eq!((status, target.ends_with("done=portal-unchanged#portal")), (303, true));
+    let (status, target, _) = submit(
+        &app,
+        &admin,
+        &action,
+        &[("allow", "on"), (&other_box, "on")],
+    )
+    .await;
+    assert_eq!(
+        (status, target.ends_with("done=portal-unchanged#portal")),
+        (303, true)
+    );
     assert_eq!(
         portal_status(&app, &admin, contact).await["status"],
         "active",
@@ -465,8 +539,12 @@ async fn active_clients_files_and_login_email_from_the_contact_page(app: TestApp
     assert!(sent[0].contains("Confirm your new login email"));
     let (_, html) = page(&app, &admin, &target).await;
     assert!(html.contains("A confirmation link was sent to the new address."));
-    assert!(html.contains(&format!("id=\"portal-pending\"><span class=\"email\">{new_login}<")));
-    assert!(html.contains(&format!("id=\"portal-login-name\"><span class=\"email\">{login}<")));
+    assert!(html.contains(&format!(
+        "id=\"portal-pending\"><span class=\"email\">{new_login}<"
+    )));
+    assert!(html.contains(&format!(
+        "id=\"portal-login-name\"><span class=\"email\">{login}<"
+    )));
 }
 
 async fn share_and_unshare_from_the_file_page(app: TestApp) {
@@ -477,7 +555,9 @@ async fn share_and_unshare_from_the_file_page(app: TestApp) {
         .file(&admin, "2026-030", admin.member_id, &[clerk.member_id])
         .await;
     app.add_client(&admin, file, contact).await;
-    let newcomer = app.contact(&admin, "Nick Newcomer", &["nick@x.example"]).await;
+    let newcomer = app
+        .contact(&admin, "Nick Newcomer", &["nick@x.example"])
+        .await;
     app.add_client(&admin, file, newcomer).await;
     let file_page = format!("/firm/files/{file}");
     let share = format!("{file_page}/portal/clients/{contact}");
@@ -501,7 +581,10 @@ async fn share_and_unshare_from_the_file_page(app: TestApp) {
     let (status, target, _) =
         submit(&app, &admin, &share, &[("shared", "on"), ("notify", "on")]).await;
     assert_eq!(status, 303);
-    assert_eq!(target, format!("{file_page}?done=file-shared-notified#people"));
+    assert_eq!(
+        target,
+        format!("{file_page}?done=file-shared-notified#people")
+    );
     let sent = mails(&app, &login, "shared a file with you", 1).await;
     assert!(
         sent[0].contains("2026-030 Matter 2026-030")
@@ -534,10 +617,21 @@ async fn share_and_unshare_from_the_file_page(app: TestApp) {
     assert_eq!(status, 303);
     assert_eq!(target, format!("{file_page}?done=file-unshared#people"));
     let stored = portal_status(&app, &admin, contact).await;
-    assert!(!stored["file_ids"].as_array().unwrap().contains(&json!(file)));
+    assert!(
+        !stored["file_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(file))
+    );
     let (status, target, _) = submit(&app, &admin, &share, &[]).await;
-    assert_eq!((status, target.ends_with("done=file-unchanged#people")), (303, true));
-    assert_eq!(mails(&app, &login, "shared a file with you", 1).await.len(), 1);
+    assert_eq!(
+        (status, target.ends_with("done=file-unchanged#people")),
+        (303, true)
+    );
+    assert_eq!(
+        mails(&app, &login, "shared a file with you", 1).await.len(),
+        1
+    );
 
     // Sharing with a client who has no Portal access is refused with the reason.
     let (status, _, html) = submit(
@@ -548,11 +642,16 @@ async fn share_and_unshare_from_the_file_page(app: TestApp) {
     )
     .await;
     assert_eq!(status, 409);
-    assert!(html.contains("Nick Newcomer has no Portal access; allow access from the contact first"));
+    assert!(
+        html.contains("Nick Newcomer has no Portal access; allow access from the contact first")
+    );
 
     // Without the Portal right: statuses, no toggles, and the post is refused.
     let (_, html) = page(&app, &clerk, &file_page).await;
-    assert!(html.contains("portal-state active\">Active<") && !html.contains(&format!("action=\"{share}\"")));
+    assert!(
+        html.contains("portal-state active\">Active<")
+            && !html.contains(&format!("action=\"{share}\""))
+    );
     assert!(!html.contains("Portal Invite</a>"));
     let (status, _, html) = submit(&app, &clerk, &share, &[("shared", "on")]).await;
     assert_eq!(status, 403);
@@ -569,13 +668,25 @@ async fn portal_users_filter_and_list_markers(app: TestApp) {
     let (admin, _client, active, shared_file) = app.firm_with_client().await;
     let file = app.file(&admin, "2026-040", admin.member_id, &[]).await;
     let invited = app.contact(&admin, "Ivy Invited", &["ivy@x.example"]).await;
-    let disabled = app.contact(&admin, "Dan Disabled", &["dan@x.example"]).await;
+    let disabled = app
+        .contact(&admin, "Dan Disabled", &["dan@x.example"])
+        .await;
     let never = app.contact(&admin, "Nell Never", &["nell@x.example"]).await;
     for c in [invited, disabled, never] {
         app.add_client(&admin, file, c).await;
     }
-    assert_eq!(app.allow_portal(&admin, invited, "ivy@x.example", &[]).await.status(), 200);
-    assert_eq!(app.allow_portal(&admin, disabled, "dan@x.example", &[]).await.status(), 200);
+    assert_eq!(
+        app.allow_portal(&admin, invited, "ivy@x.example", &[])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.allow_portal(&admin, disabled, "dan@x.example", &[])
+            .await
+            .status(),
+        200
+    );
     let response = app
         .firm_api(&admin, Method::PUT, &format!("/contacts/{disabled}/portal"))
         .json(&json!({"allow": false}))

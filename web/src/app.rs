@@ -165,6 +165,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         firm::audit::routes,
         firm::documents::routes,
         firm::custom_fields::routes,
+        firm::activity::routes,
     ];
     let route = firm_pages
         .iter()

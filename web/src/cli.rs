@@ -244,6 +244,7 @@ fn explain(err: RegistryError) -> anyhow::Error {
 }
 
 const DEMO_SLUG: &str = "demo";
+const DEMO_ADMIN: &str = "admin@demo.example";
 
 async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let mut settings = Settings::load(config.as_deref())?;
@@ -263,21 +264,24 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
     )
     .await?;
     let state = app.state().clone();
-    let setup_link = match state
+    let seeded = match state
         .registry
         .create(
             NewTenant {
                 slug: DEMO_SLUG.to_owned(),
                 name: "Demo & Partners LLP".to_owned(),
-                admin_email: "admin@demo.example".to_owned(),
+                admin_email: DEMO_ADMIN.to_owned(),
                 admin_name: "Dana Demo".to_owned(),
             },
             Actor::System("demo seed"),
         )
         .await
     {
-        Ok(onboarded) => Some(onboarded.setup_link),
-        Err(RegistryError::SlugTaken(_)) => None,
+        Ok(onboarded) => {
+            crate::demo::seed(&state, &onboarded).await.context("seeding the demo firm")?;
+            true
+        }
+        Err(RegistryError::SlugTaken(_)) => false,
         Err(err) => return Err(err.into()),
     };
     let s = &state.settings;
@@ -294,15 +298,10 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
     writeln!(out, "  Demo firm portal:  {portal}/")?;
     writeln!(out, "  Firm workspace:    {portal}/firm")?;
     writeln!(out, "  Outgoing mail:     {portal}/dev/mail")?;
-    match setup_link {
-        Some(link) => writeln!(
-            out,
-            "  Administrator:     admin@demo.example — set a password at {link}"
-        )?,
-        None => writeln!(
-            out,
-            "  Administrator:     admin@demo.example (setup link in the outgoing mail)"
-        )?,
+    writeln!(out, "  Firm sign-in:      {portal}/firm/login  {DEMO_ADMIN} / {}", crate::demo::MEMBER_PASSWORD)?;
+    writeln!(out, "  Client sign-in:    {portal}/  {} / {}", crate::demo::CLIENT_EMAIL, crate::demo::CLIENT_PASSWORD)?;
+    if !seeded {
+        writeln!(out, "  (the demo firm already existed in ./data; delete ./data for a fresh one)")?;
     }
     out.flush()?;
     app.run_until_stopped(shutdown_signal()).await?;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit_query;
 pub mod auth;
 pub mod cli;
+pub mod demo;
 pub mod client_auth;
 pub mod error;
 pub mod firm_accounts;

@@ -38,6 +38,14 @@ fn path_id<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
+/// What clients are told (in the firm's batched notices) when fields become visible to them.
+pub const SHARED_SUMMARY: &str = "information on your file was shared with you";
+
+/// How member alerts name a client's edit: "<client> added a new value for “Court” on …".
+pub fn client_added_what(field_name: &str) -> String {
+    format!("a new value for “{field_name}”")
+}
+
 /// Whether the firm lets custom fields be shared (`shareable_kinds`).
 async fn kind_shareable(state: &AppState, tenant: &portico_tenants::TenantRecord) -> bool {
     crate::firm_options::options(state, tenant)
@@ -410,7 +418,7 @@ impl FirmCustomFieldsApi {
         })?;
         let shareable = kind_shareable(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
-        let updated = custom_fields::set_sharing(
+        let change = custom_fields::set_sharing(
             &tx,
             &ctx.member,
             file,
@@ -420,8 +428,12 @@ impl FirmCustomFieldsApi {
             ctx.ip.clone(),
         )
         .await?;
+        if change.newly_shared() {
+            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, SHARED_SUMMARY)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(Json(updated.into()))
+        Ok(Json(change.field.into()))
     }
 
     /// Make all fields editable, or hide all fields, of a file
@@ -448,6 +460,7 @@ impl FirmCustomFieldsApi {
             file_ids,
             changed_file_ids,
             changed,
+            newly_shared_file_ids,
         } = custom_fields::bulk_sharing(
             &tx,
             &ctx.member,
@@ -458,6 +471,10 @@ impl FirmCustomFieldsApi {
             ctx.ip.clone(),
         )
         .await?;
+        for shared in newly_shared_file_ids {
+            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, shared, SHARED_SUMMARY)
+                .await?;
+        }
         let fields = custom_fields::file_fields(&tx, &ctx.member, file).await?;
         tx.commit().await?;
         Ok(Json(BulkSharingView {
@@ -514,7 +531,7 @@ impl PortalCustomFieldsApi {
         let shareable = kind_shareable(&state, &ctx.tenant).await;
         let value = value_text(body.0.value)?;
         let tx = ctx.db.write().await?;
-        let updated = custom_fields::client_set_value(
+        let (updated, changed) = custom_fields::client_set_value(
             &tx,
             &ctx.client,
             file,
@@ -524,6 +541,17 @@ impl PortalCustomFieldsApi {
             ctx.ip.clone(),
         )
         .await?;
+        if changed {
+            crate::notify::client_added(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                &ctx.client,
+                &client_added_what(&updated.name),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Json(updated.into()))
     }

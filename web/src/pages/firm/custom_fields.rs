@@ -27,6 +27,7 @@ use super::{
     chrome, forbidden_cross_site, not_found, render, require_admin_page, require_member,
     require_member_form,
 };
+use crate::api::custom_fields::{SHARED_SUMMARY, client_added_what};
 use crate::auth::MemberCtx;
 use crate::client_auth::{ClientCtx, authenticate_client, check_client_csrf};
 use crate::state::AppState;
@@ -637,6 +638,7 @@ async fn save_file_fields(
                 .into_iter()
                 .map(|f| (f.field.id, f.sharing))
                 .collect();
+        let mut newly_shared = false;
         for (field, wanted) in &sharing {
             let Some(wanted) = ShareState::parse(wanted) else {
                 return Err(Refused::Rule(CustomFieldError::Invalid(
@@ -647,7 +649,7 @@ async fn save_file_fields(
             if current.get(field) == Some(&wanted) {
                 continue;
             }
-            custom_fields::set_sharing(
+            let change = custom_fields::set_sharing(
                 &tx,
                 &ctx.member,
                 file,
@@ -658,6 +660,12 @@ async fn save_file_fields(
             )
             .await
             .map_err(Refused::Rule)?;
+            newly_shared |= change.newly_shared();
+        }
+        if newly_shared {
+            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, SHARED_SUMMARY)
+                .await
+                .map_err(|e| Refused::Rule(e.into()))?;
         }
         tx.commit().await.map_err(|e| Refused::Rule(e.into()))?;
         Ok(())
@@ -728,7 +736,7 @@ async fn bulk_sharing(
         .allows(SHAREABLE_KIND);
     let done = async {
         let tx = ctx.db.write().await?;
-        custom_fields::bulk_sharing(
+        let outcome = custom_fields::bulk_sharing(
             &tx,
             &ctx.member,
             file,
@@ -738,6 +746,10 @@ async fn bulk_sharing(
             ctx.ip.clone(),
         )
         .await?;
+        for shared in outcome.newly_shared_file_ids {
+            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, shared, SHARED_SUMMARY)
+                .await?;
+        }
         tx.commit().await?;
         Ok::<_, CustomFieldError>(())
     }
@@ -968,7 +980,7 @@ async fn client_save_field(
         .allows(SHAREABLE_KIND);
     let saved = async {
         let tx = ctx.db.write().await?;
-        custom_fields::client_set_value(
+        let (updated, changed) = custom_fields::client_set_value(
             &tx,
             &ctx.client,
             file,
@@ -978,6 +990,17 @@ async fn client_save_field(
             ctx.ip.clone(),
         )
         .await?;
+        if changed {
+            crate::notify::client_added(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                &ctx.client,
+                &client_added_what(&updated.name),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok::<_, CustomFieldError>(())
     }

@@ -1,6 +1,7 @@
 //! The firm workspace (`/firm/…` on a firm's host): members sign in here and manage contacts,
 //! files, members and the Client Portal options.
 
+pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod custom_fields;
@@ -127,7 +128,9 @@ pub async fn render(
     extra: minijinja::Value,
 ) -> Response {
     let chrome = chrome(state, &ctx.tenant).await;
+    let unread = unread_badge(ctx).await;
     let base = minijinja::context! {
+        unread => unread,
         firm => chrome,
         me => ctx.member,
         csrf => ctx.session.csrf_token,
@@ -159,4 +162,16 @@ pub async fn dashboard(req: &Request, state: poem::web::Data<&AppState>) -> Resp
         }
         Err(response) => response,
     }
+}
+
+/// The navigation's unread badge (0 when it cannot be read: a badge is not worth an error page).
+async fn unread_badge(ctx: &MemberCtx) -> u64 {
+    let counted = async {
+        let tx = ctx.db.read().await?;
+        let n = portico_tenants::activity::unread(&tx, &ctx.member).await?;
+        tx.commit().await?;
+        Ok::<_, sea_orm::DbErr>(n)
+    }
+    .await;
+    counted.unwrap_or(0)
 }

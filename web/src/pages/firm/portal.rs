@@ -56,14 +56,22 @@ pub fn routes(route: Route) -> Route {
 /// The `?done=` notices of this module (fixed texts; see `directory::notice`).
 pub fn notice(done: &str) -> Option<&'static str> {
     Some(match done {
-        "portal-invited" => "Invitation sent. The link works once and expires as set in Options > Client Portal.",
+        "portal-invited" => {
+            "Invitation sent. The link works once and expires as set in Options > Client Portal."
+        }
         "portal-saved" => "Portal access saved.",
         "portal-unchanged" => "Nothing to change.",
-        "portal-disabled" => "Portal access disabled: the account is closed, its sessions ended and its files are no longer shared.",
+        "portal-disabled" => {
+            "Portal access disabled: the account is closed, its sessions ended and its files are no longer shared."
+        }
         "portal-resent" => "A new invitation was sent. The previous link no longer works.",
-        "portal-email" => "A confirmation link was sent to the new address. The client keeps signing in with the current login until they confirm.",
+        "portal-email" => {
+            "A confirmation link was sent to the new address. The client keeps signing in with the current login until they confirm."
+        }
         "file-shared" => "The client can now see this file in the Portal.",
-        "file-shared-notified" => "The client can now see this file in the Portal and was told by email.",
+        "file-shared-notified" => {
+            "The client can now see this file in the Portal and was told by email."
+        }
         "file-unshared" => "The client no longer sees this file in the Portal.",
         "file-unchanged" => "Nothing to change.",
         _ => return None,
@@ -177,6 +185,7 @@ impl From<&ContactFile> for FileLink {
 #[derive(Serialize)]
 pub struct ContactPortal {
     status: &'static str,
+    status_name: &'static str,
     label: String,
     expired: bool,
     has_account: bool,
@@ -259,6 +268,7 @@ pub async fn contact_portal(
     let (label, expired) = status_label(&view, Utc::now());
     Ok(ContactPortal {
         status: view.status.as_str(),
+        status_name: status_name(view.status),
         label,
         expired,
         has_account: account,
@@ -421,7 +431,7 @@ async fn update_shares(
     }
     for id in shown
         .iter()
-        .filter(|id| current.file_ids.contains(id) && !wanted.contains(id) && false)
+        .filter(|id| current.file_ids.contains(id) && !wanted.contains(id))
     {
         portal_access::set_file_shared(tx, &ctx.member, contact, *id, false, firm, ctx.ip.clone())
             .await?;
@@ -472,7 +482,7 @@ async fn save_access(
                 }
             }
             (false, true) => {
-                let _ = portal_access::disable;
+                portal_access::disable(&tx, &ctx.member, contact, ctx.ip.clone()).await?;
                 "portal-disabled"
             }
             (false, false) => {
@@ -705,7 +715,11 @@ mod tests {
         let now = Utc::now();
         let mut invited = view(PortalStatus::Invited);
         invited.invitation_expires_at = Some(now + chrono::Duration::days(7));
-        assert!(status_label(&invited, now).0.starts_with("Invited (expires "));
+        assert!(
+            status_label(&invited, now)
+                .0
+                .starts_with("Invited (expires ")
+        );
         invited.invitation_expires_at = Some(now - chrono::Duration::minutes(1));
         let (label, expired) = status_label(&invited, now);
         assert!(label.starts_with("Invited (expired ") && expired);

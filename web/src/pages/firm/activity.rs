@@ -1,0 +1,109 @@
+//! `/firm/activity`: the activity feed of the member's files, filtered by kind and period,
+//! with the notification preferences. Opening it resets the unread badge.
+
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Query, Redirect};
+use poem::{IntoResponse, Request, Response, Route, get, handler};
+use portico_tenants::activity::{self, ActivityKind, Alerts};
+use serde::Deserialize;
+
+use super::{render, require_member, require_member_form};
+use crate::state::AppState;
+
+pub fn routes(route: Route) -> Route {
+    route.at("/firm/activity", get(page)).at("/firm/activity/preferences", poem::post(save_preferences))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActivityQuery {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    saved: String,
+}
+
+#[handler]
+async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<ActivityQuery>) -> Response {
+    let ctx = match require_member(req, &state).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let kind = ActivityKind::parse(&query.kind);
+    let days = query.days.parse::<i64>().ok().filter(|d| (1..=365).contains(d)).unwrap_or(7);
+    let loaded = async {
+        let tx = ctx.db.write().await?;
+        let unread = activity::unread(&tx, &ctx.member).await?;
+        let entries = activity::list(&tx, &ctx.member, &activity::Filter { kind, days: Some(days), limit: 200 }).await?;
+        let prefs = activity::preferences(&tx, ctx.member.id).await?;
+        activity::mark_seen(&tx, ctx.member.id).await?;
+        tx.commit().await?;
+        Ok::<_, sea_orm::DbErr>((unread, entries, prefs))
+    }
+    .await;
+    let (unread, entries, prefs) = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            tracing::error!(error = %err, "loading activity failed");
+            return state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+        }
+    };
+    let rows: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            minijinja::context! {
+                when => e.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                kind => e.kind,
+                who => e.actor,
+                actor_kind => e.actor_kind,
+                what => e.summary,
+                file_id => e.file_id,
+                file_number => e.file_number,
+            }
+        })
+        .collect();
+    render(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
+        entries => rows,
+        new_since_last_visit => unread,
+        kind => kind.map(|k| k.as_str()).unwrap_or(""),
+        days => days,
+        prefs => minijinja::context! { alerts => prefs.alerts.as_str(), nightly_digest => prefs.nightly_digest },
+        saved => query.saved == "1",
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PreferencesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    alerts: String,
+    #[serde(default)]
+    nightly_digest: Option<String>,
+}
+
+#[handler]
+async fn save_preferences(req: &Request, state: Data<&AppState>, Form(form): Form<PreferencesForm>) -> Response {
+    let ctx = match require_member_form(req, &state, &form.csrf).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let Some(alerts) = Alerts::parse(&form.alerts) else {
+        return state.templates.error_page(StatusCode::UNPROCESSABLE_ENTITY, "Choose which alerts you want.");
+    };
+    let saved = async {
+        let tx = ctx.db.write().await?;
+        activity::set_preferences(&tx, ctx.member.id, alerts, form.nightly_digest.is_some()).await?;
+        tx.commit().await
+    }
+    .await;
+    match saved {
+        Ok(()) => Redirect::see_other("/firm/activity?saved=1").into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "saving preferences failed");
+            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        }
+    }
+}
