@@ -303,10 +303,16 @@ impl Settings {
             ));
         }
         if self.notifications.digest_hour_utc > 23 {
-            return Err(ConfigError::new("notifications.digest_hour_utc", "must be an hour from 0 to 23"));
+            return Err(ConfigError::new(
+                "notifications.digest_hour_utc",
+                "must be an hour from 0 to 23",
+            ));
         }
         if self.notifications.poll_interval_secs == 0 {
-            return Err(ConfigError::new("notifications.poll_interval_secs", "must be at least 1"));
+            return Err(ConfigError::new(
+                "notifications.poll_interval_secs",
+                "must be at least 1",
+            ));
         }
         if self.mail.batch_size == 0 {
             return Err(ConfigError::new("mail.batch_size", "must be at least 1"));

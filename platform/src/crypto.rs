@@ -192,12 +192,22 @@ impl MasterKey {
         Self::from_base64(text).map_err(|err| ConfigError::new(MASTER_KEY_SETTING, err.to_string()))
     }
 
-    pub fn wrap_tenant_key(&self, tenant: TenantId, key: &TenantKey) -> Result<Vec<u8>, CryptoError> {
+    pub fn wrap_tenant_key(
+        &self,
+        tenant: TenantId,
+        key: &TenantKey,
+    ) -> Result<Vec<u8>, CryptoError> {
         self.0.wrap(&key.0, &tenant_key_aad(tenant))
     }
 
-    pub fn unwrap_tenant_key(&self, tenant: TenantId, wrapped: &[u8]) -> Result<TenantKey, CryptoError> {
-        self.0.unwrap(wrapped, &tenant_key_aad(tenant)).map(TenantKey)
+    pub fn unwrap_tenant_key(
+        &self,
+        tenant: TenantId,
+        wrapped: &[u8],
+    ) -> Result<TenantKey, CryptoError> {
+        self.0
+            .unwrap(wrapped, &tenant_key_aad(tenant))
+            .map(TenantKey)
     }
 }
 
@@ -232,7 +242,10 @@ pub enum KeyFileError {
         source: std::io::Error,
     },
     #[error("{path} does not hold a valid master key: {problem}")]
-    Invalid { path: PathBuf, problem: MasterKeyError },
+    Invalid {
+        path: PathBuf,
+        problem: MasterKeyError,
+    },
 }
 
 /// For `portico demo`: when `storage.master_key` is empty, uses the key kept in
@@ -259,7 +272,8 @@ pub fn ensure_demo_master_key(
     let source = match options.open(&path) {
         Ok(mut file) => {
             let text = generated.to_base64();
-            file.write_all(text.expose_secret().as_bytes()).map_err(io)?;
+            file.write_all(text.expose_secret().as_bytes())
+                .map_err(io)?;
             file.write_all(b"\n").map_err(io)?;
             file.sync_all().map_err(io)?;
             storage.master_key = text;
@@ -474,7 +488,13 @@ impl BlobOpener {
 mod tests {
     use super::*;
 
-    fn seal(key: &DocumentKey, tenant: TenantId, doc: DocumentId, data: &[u8], step: usize) -> Vec<u8> {
+    fn seal(
+        key: &DocumentKey,
+        tenant: TenantId,
+        doc: DocumentId,
+        data: &[u8],
+        step: usize,
+    ) -> Vec<u8> {
         let mut sealer = key.sealer(tenant, doc);
         let mut blob = sealer.header().to_vec();
         for piece in data.chunks(step.max(1)) {
@@ -484,8 +504,18 @@ mod tests {
         blob
     }
 
-    fn open(key: &DocumentKey, tenant: TenantId, doc: DocumentId, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut opener = key.opener(tenant, doc, &blob[..HEADER_LEN.min(blob.len())], blob.len() as u64)?;
+    fn open(
+        key: &DocumentKey,
+        tenant: TenantId,
+        doc: DocumentId,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut opener = key.opener(
+            tenant,
+            doc,
+            &blob[..HEADER_LEN.min(blob.len())],
+            blob.len() as u64,
+        )?;
         let mut at = HEADER_LEN;
         let mut plain = Vec::new();
         while !opener.is_done() {
@@ -505,13 +535,25 @@ mod tests {
     #[test]
     fn blobs_round_trip_at_every_boundary() {
         let (tenant, doc, key) = (TenantId::new(), DocumentId::new(), DocumentKey::generate());
-        for len in [0, 1, CHUNK_LEN - 1, CHUNK_LEN, CHUNK_LEN + 1, 3 * CHUNK_LEN, 3 * CHUNK_LEN + 5] {
+        for len in [
+            0,
+            1,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 1,
+            3 * CHUNK_LEN,
+            3 * CHUNK_LEN + 5,
+        ] {
             for step in [1000, 4096, CHUNK_LEN, 3 * CHUNK_LEN + 7] {
                 let data = sample(len);
                 let blob = seal(&key, tenant, doc, &data, step);
                 let chunks = len.div_ceil(CHUNK_LEN).max(1);
                 assert_eq!(blob.len(), HEADER_LEN + len + chunks * TAG_LEN, "len {len}");
-                assert_eq!(open(&key, tenant, doc, &blob).expect("opens"), data, "len {len} step {step}");
+                assert_eq!(
+                    open(&key, tenant, doc, &blob).expect("opens"),
+                    data,
+                    "len {len} step {step}"
+                );
             }
         }
     }
@@ -528,7 +570,14 @@ mod tests {
     fn any_flipped_byte_fails() {
         let (tenant, doc, key) = (TenantId::new(), DocumentId::new(), DocumentKey::generate());
         let blob = seal(&key, tenant, doc, &sample(2 * CHUNK_LEN + 100), 5000);
-        for at in [0, 4, 5, HEADER_LEN, HEADER_LEN + CHUNK_LEN + 3, blob.len() - 1] {
+        for at in [
+            0,
+            4,
+            5,
+            HEADER_LEN,
+            HEADER_LEN + CHUNK_LEN + 3,
+            blob.len() - 1,
+        ] {
             let mut bad = blob.clone();
             bad[at] ^= 0x01;
             assert!(open(&key, tenant, doc, &bad).is_err(), "flip at {at}");
@@ -545,10 +594,22 @@ mod tests {
         let mut longer = blob.clone();
         longer.extend_from_slice(&blob[HEADER_LEN..HEADER_LEN + SEALED_CHUNK_LEN]);
         assert!(open(&key, tenant, doc, &longer).is_err());
-        assert!(open(&key, TenantId::new(), doc, &blob).is_err(), "another firm's row");
-        assert!(open(&key, tenant, DocumentId::new(), &blob).is_err(), "another document's row");
-        assert!(open(&DocumentKey::generate(), tenant, doc, &blob).is_err(), "another key");
-        assert!(open(&key, tenant, doc, &blob[..HEADER_LEN]).is_err(), "header only");
+        assert!(
+            open(&key, TenantId::new(), doc, &blob).is_err(),
+            "another firm's row"
+        );
+        assert!(
+            open(&key, tenant, DocumentId::new(), &blob).is_err(),
+            "another document's row"
+        );
+        assert!(
+            open(&DocumentKey::generate(), tenant, doc, &blob).is_err(),
+            "another key"
+        );
+        assert!(
+            open(&key, tenant, doc, &blob[..HEADER_LEN]).is_err(),
+            "header only"
+        );
     }
 
     #[test]
@@ -560,15 +621,27 @@ mod tests {
         assert_eq!(wrapped.len(), WRAPPED_KEY_LEN);
         let kek = master.unwrap_tenant_key(tenant, &wrapped).expect("unwraps");
         assert!(master.unwrap_tenant_key(TenantId::new(), &wrapped).is_err());
-        assert!(MasterKey::generate().unwrap_tenant_key(tenant, &wrapped).is_err());
+        assert!(
+            MasterKey::generate()
+                .unwrap_tenant_key(tenant, &wrapped)
+                .is_err()
+        );
 
         let dek = DocumentKey::generate();
         let blob = seal(&dek, tenant, doc, b"hello", 3);
         let wrapped_dek = kek.wrap_document_key(tenant, doc, &dek).expect("wrap");
-        let dek = kek.unwrap_document_key(tenant, doc, &wrapped_dek).expect("unwraps");
+        let dek = kek
+            .unwrap_document_key(tenant, doc, &wrapped_dek)
+            .expect("unwraps");
         assert_eq!(open(&dek, tenant, doc, &blob).expect("opens"), b"hello");
-        assert!(kek.unwrap_document_key(tenant, DocumentId::new(), &wrapped_dek).is_err());
-        assert!(kek.unwrap_document_key(TenantId::new(), doc, &wrapped_dek).is_err());
+        assert!(
+            kek.unwrap_document_key(tenant, DocumentId::new(), &wrapped_dek)
+                .is_err()
+        );
+        assert!(
+            kek.unwrap_document_key(TenantId::new(), doc, &wrapped_dek)
+                .is_err()
+        );
         let mut flipped = wrapped_dek.clone();
         flipped[20] ^= 0x80;
         assert!(kek.unwrap_document_key(tenant, doc, &flipped).is_err());
@@ -582,12 +655,22 @@ mod tests {
             dir: PathBuf::from("unused"),
             master_key: SecretString::from(key.to_owned()),
         };
-        let empty = MasterKey::from_settings(&storage("")).expect_err("empty").to_string();
-        assert!(empty.starts_with("configuration: storage.master_key: required"), "{empty}");
+        let empty = MasterKey::from_settings(&storage(""))
+            .expect_err("empty")
+            .to_string();
+        assert!(
+            empty.starts_with("configuration: storage.master_key: required"),
+            "{empty}"
+        );
         assert!(validate_master_key_setting(&storage("")).is_ok());
         for bad in ["not*base64*secretvalue", "c2hvcnQ="] {
-            let msg = validate_master_key_setting(&storage(bad)).expect_err(bad).to_string();
-            assert!(msg.starts_with("configuration: storage.master_key:"), "{msg}");
+            let msg = validate_master_key_setting(&storage(bad))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                msg.starts_with("configuration: storage.master_key:"),
+                "{msg}"
+            );
             assert!(!msg.contains(bad), "{msg}");
             assert_eq!(msg.lines().count(), 1);
         }
@@ -597,8 +680,13 @@ mod tests {
     fn settings_reject_a_malformed_master_key() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("PORTICO_STORAGE__MASTER_KEY", "dG9vIHNob3J0");
-            let err = crate::Settings::load(None).expect_err("rejected").to_string();
-            assert!(err.starts_with("configuration: storage.master_key:"), "{err}");
+            let err = crate::Settings::load(None)
+                .expect_err("rejected")
+                .to_string();
+            assert!(
+                err.starts_with("configuration: storage.master_key:"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -46,12 +46,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use portico_platform::crypto::{BlobOpener, BlobSealer, CryptoError, DocumentKey, HEADER_LEN, MasterKey, TenantKey};
+use portico_platform::crypto::{
+    BlobOpener, BlobSealer, CryptoError, DocumentKey, HEADER_LEN, MasterKey, TenantKey,
+};
 use portico_platform::ids::{ContactId, DocumentId, FileId, MemberId, TenantId};
 use portico_platform::storage::BlobStore;
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
@@ -149,17 +154,36 @@ impl Uploader<'_> {
 
 // ---- lists and lookups ------------------------------------------------------------------------
 
-async fn creators(tx: &TenantTx, rows: &[document::Model]) -> Result<HashMap<(bool, Uuid), String>, DbErr> {
-    let member_ids: HashSet<Uuid> = rows.iter().filter(|r| r.created_by_kind == "member").map(|r| r.created_by_id).collect();
-    let contact_ids: HashSet<Uuid> = rows.iter().filter(|r| r.created_by_kind == "client").map(|r| r.created_by_id).collect();
+async fn creators(
+    tx: &TenantTx,
+    rows: &[document::Model],
+) -> Result<HashMap<(bool, Uuid), String>, DbErr> {
+    let member_ids: HashSet<Uuid> = rows
+        .iter()
+        .filter(|r| r.created_by_kind == "member")
+        .map(|r| r.created_by_id)
+        .collect();
+    let contact_ids: HashSet<Uuid> = rows
+        .iter()
+        .filter(|r| r.created_by_kind == "client")
+        .map(|r| r.created_by_id)
+        .collect();
     let mut names = HashMap::new();
     if !member_ids.is_empty() {
-        for m in member::Entity::scoped(tx).filter(member::Column::Id.is_in(member_ids)).all(tx.conn()).await? {
+        for m in member::Entity::scoped(tx)
+            .filter(member::Column::Id.is_in(member_ids))
+            .all(tx.conn())
+            .await?
+        {
             names.insert((true, m.id), m.name);
         }
     }
     if !contact_ids.is_empty() {
-        for c in contact::Entity::scoped(tx).filter(contact::Column::Id.is_in(contact_ids)).all(tx.conn()).await? {
+        for c in contact::Entity::scoped(tx)
+            .filter(contact::Column::Id.is_in(contact_ids))
+            .all(tx.conn())
+            .await?
+        {
             names.insert((false, c.id), c.name);
         }
     }
@@ -172,7 +196,10 @@ async fn views(tx: &TenantTx, rows: Vec<document::Model>) -> Result<Vec<Document
         .into_iter()
         .map(|row| {
             let is_member = row.created_by_kind == "member";
-            let name = names.get(&(is_member, row.created_by_id)).cloned().unwrap_or_else(|| "(removed)".to_owned());
+            let name = names
+                .get(&(is_member, row.created_by_id))
+                .cloned()
+                .unwrap_or_else(|| "(removed)".to_owned());
             Document {
                 id: DocumentId::from_uuid(row.id),
                 file_id: FileId::from_uuid(row.matter_id),
@@ -181,7 +208,11 @@ async fn views(tx: &TenantTx, rows: Vec<document::Model>) -> Result<Vec<Document
                 content_type: row.content_type,
                 size_bytes: row.size_bytes,
                 shared: row.shared,
-                created_by: Creator { kind: row.created_by_kind, id: row.created_by_id, name },
+                created_by: Creator {
+                    kind: row.created_by_kind,
+                    id: row.created_by_id,
+                    name,
+                },
                 created_at: row.created_at,
             }
         })
@@ -189,27 +220,53 @@ async fn views(tx: &TenantTx, rows: Vec<document::Model>) -> Result<Vec<Document
 }
 
 async fn view(tx: &TenantTx, row: document::Model) -> Result<Document, DbErr> {
-    views(tx, vec![row]).await?.pop().ok_or(DbErr::RecordNotFound("document".into()))
+    views(tx, vec![row])
+        .await?
+        .pop()
+        .ok_or(DbErr::RecordNotFound("document".into()))
 }
 
-async fn rows_of_file(tx: &TenantTx, file: FileId, only_shared: bool) -> Result<Vec<document::Model>, DbErr> {
-    let mut query = document::Entity::scoped(tx).filter(document::Column::MatterId.eq(file.as_uuid()));
+async fn rows_of_file(
+    tx: &TenantTx,
+    file: FileId,
+    only_shared: bool,
+) -> Result<Vec<document::Model>, DbErr> {
+    let mut query =
+        document::Entity::scoped(tx).filter(document::Column::MatterId.eq(file.as_uuid()));
     if only_shared {
         query = query.filter(document::Column::Shared.eq(true));
     }
-    query.order_by_desc(document::Column::CreatedAt).order_by_desc(document::Column::Id).all(tx.conn()).await
+    query
+        .order_by_desc(document::Column::CreatedAt)
+        .order_by_desc(document::Column::Id)
+        .all(tx.conn())
+        .await
 }
 
-async fn accessible_file(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Option<matter::Model>, DbErr> {
-    files::accessible(tx, viewer).filter(matter::Column::Id.eq(file.as_uuid())).one(tx.conn()).await
+async fn accessible_file(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<Option<matter::Model>, DbErr> {
+    files::accessible(tx, viewer)
+        .filter(matter::Column::Id.eq(file.as_uuid()))
+        .one(tx.conn())
+        .await
 }
 
 async fn row(tx: &TenantTx, id: DocumentId) -> Result<Option<document::Model>, DbErr> {
-    document::Entity::scoped(tx).filter(document::Column::Id.eq(id.as_uuid())).one(tx.conn()).await
+    document::Entity::scoped(tx)
+        .filter(document::Column::Id.eq(id.as_uuid()))
+        .one(tx.conn())
+        .await
 }
 
 /// Every document of a file `viewer` can access, newest first (`None` when they cannot).
-pub async fn list_for_member(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Option<Vec<Document>>, DbErr> {
+pub async fn list_for_member(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<Option<Vec<Document>>, DbErr> {
     if accessible_file(tx, viewer, file).await?.is_none() {
         return Ok(None);
     }
@@ -224,7 +281,10 @@ pub async fn list_for_client(
     file: FileId,
     options: &FirmOptions,
 ) -> Result<Option<Vec<Document>>, DbErr> {
-    if portal_access::file_for_client(tx, client, file).await?.is_none() {
+    if portal_access::file_for_client(tx, client, file)
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
     if !options.allows(KIND) {
@@ -234,7 +294,11 @@ pub async fn list_for_client(
 }
 
 /// A document on a file `viewer` can access.
-pub async fn get_for_member(tx: &TenantTx, viewer: &Member, id: DocumentId) -> Result<Option<Document>, DbErr> {
+pub async fn get_for_member(
+    tx: &TenantTx,
+    viewer: &Member,
+    id: DocumentId,
+) -> Result<Option<Document>, DbErr> {
     match visible_row_for_member(tx, viewer, id).await? {
         Some(row) => Ok(Some(view(tx, row).await?)),
         None => Ok(None),
@@ -254,8 +318,14 @@ pub async fn get_for_client(
     }
 }
 
-async fn visible_row_for_member(tx: &TenantTx, viewer: &Member, id: DocumentId) -> Result<Option<document::Model>, DbErr> {
-    let Some(row) = row(tx, id).await? else { return Ok(None) };
+async fn visible_row_for_member(
+    tx: &TenantTx,
+    viewer: &Member,
+    id: DocumentId,
+) -> Result<Option<document::Model>, DbErr> {
+    let Some(row) = row(tx, id).await? else {
+        return Ok(None);
+    };
     let file = FileId::from_uuid(row.matter_id);
     Ok(accessible_file(tx, viewer, file).await?.map(|_| row))
 }
@@ -269,9 +339,13 @@ async fn visible_row_for_client(
     if !options.allows(KIND) {
         return Ok(None);
     }
-    let Some(row) = row(tx, id).await?.filter(|r| r.shared) else { return Ok(None) };
+    let Some(row) = row(tx, id).await?.filter(|r| r.shared) else {
+        return Ok(None);
+    };
     let file = FileId::from_uuid(row.matter_id);
-    Ok(portal_access::file_for_client(tx, client, file).await?.map(|_| row))
+    Ok(portal_access::file_for_client(tx, client, file)
+        .await?
+        .map(|_| row))
 }
 
 /// The documents of a file currently shown in the Portal, for the file's "Shared items list":
@@ -305,9 +379,13 @@ pub async fn set_shared(
     options: &FirmOptions,
     ip: Option<String>,
 ) -> Result<Document, DocumentError> {
-    let Some(row) = row(tx, id).await? else { return Err(DocumentError::NotFound) };
+    let Some(row) = row(tx, id).await? else {
+        return Err(DocumentError::NotFound);
+    };
     let file = FileId::from_uuid(row.matter_id);
-    let found = accessible_file(tx, viewer, file).await?.ok_or(DocumentError::NotFound)?;
+    let found = accessible_file(tx, viewer, file)
+        .await?
+        .ok_or(DocumentError::NotFound)?;
     if !viewer.portal_rights {
         return Err(DocumentError::Forbidden(NO_RIGHT));
     }
@@ -322,7 +400,11 @@ pub async fn set_shared(
         .filter(document::Column::Id.eq(id.as_uuid()))
         .exec(tx.conn())
         .await?;
-    let action = if shared { "document.shared" } else { "document.unshared" };
+    let action = if shared {
+        "document.shared"
+    } else {
+        "document.unshared"
+    };
     audit::record(
         tx,
         AuditEvent {
@@ -338,9 +420,20 @@ pub async fn set_shared(
     let summary = if shared {
         format!("shared the document \"{}\" on {}", row.title, found.number)
     } else {
-        format!("removed the document \"{}\" on {} from the Portal", row.title, found.number)
+        format!(
+            "removed the document \"{}\" on {} from the Portal",
+            row.title, found.number
+        )
     };
-    activity::record(tx, ActivityKind::MemberActivity, Some(file), &viewer.actor(), action, summary).await?;
+    activity::record(
+        tx,
+        ActivityKind::MemberActivity,
+        Some(file),
+        &viewer.actor(),
+        action,
+        summary,
+    )
+    .await?;
     let mut updated = row;
     updated.shared = shared;
     Ok(view(tx, updated).await?)
@@ -353,22 +446,31 @@ pub async fn set_shared(
 pub async fn tenant_key(tx: &TenantTx, master: &MasterKey) -> Result<TenantKey, DocumentError> {
     let tenant = tx.tenant_id();
     if let Some(row) = tenant_key::Entity::scoped(tx).one(tx.conn()).await? {
-        return Ok(master.unwrap_tenant_key(tenant, &row.wrapped_key).map_err(wrong_master_key)?);
+        return master
+            .unwrap_tenant_key(tenant, &row.wrapped_key)
+            .map_err(wrong_master_key);
     }
     let key = TenantKey::generate();
     let mut row = tenant_key::ActiveModel::new_active(tx);
     row.wrapped_key = Set(master.wrap_tenant_key(tenant, &key)?);
     row.created_at = Set(Utc::now());
-    tenant_key::Entity::insert(row).on_conflict_do_nothing().exec(tx.conn()).await?;
+    tenant_key::Entity::insert(row)
+        .on_conflict_do_nothing()
+        .exec(tx.conn())
+        .await?;
     let stored = tenant_key::Entity::scoped(tx)
         .one(tx.conn())
         .await?
         .ok_or_else(|| DocumentError::Integrity("the firm's key was not stored".into()))?;
-    Ok(master.unwrap_tenant_key(tenant, &stored.wrapped_key).map_err(wrong_master_key)?)
+    master
+        .unwrap_tenant_key(tenant, &stored.wrapped_key)
+        .map_err(wrong_master_key)
 }
 
 fn wrong_master_key(err: CryptoError) -> DocumentError {
-    DocumentError::Integrity(format!("the firm's key does not open with storage.master_key ({err})"))
+    DocumentError::Integrity(format!(
+        "the firm's key does not open with storage.master_key ({err})"
+    ))
 }
 
 /// What an upload may do, checked before the body is read and again when the row is written.
@@ -382,7 +484,9 @@ pub async fn check_upload(
 ) -> Result<String, DocumentError> {
     let number = match uploader {
         Uploader::Member(viewer) => accessible_file(tx, viewer, file).await?.map(|f| f.number),
-        Uploader::Client(client) => portal_access::file_for_client(tx, client, file).await?.map(|f| f.number),
+        Uploader::Client(client) => portal_access::file_for_client(tx, client, file)
+            .await?
+            .map(|f| f.number),
     };
     let number = number.ok_or(DocumentError::NotFound)?;
     check_share_request(uploader, shared.unwrap_or(false), options)?;
@@ -392,11 +496,21 @@ pub async fn check_upload(
 /// The sharing part of the upload rules, which needs no database: a member asking to show the
 /// document in the Portal needs the Portal right and the firm to share documents; clients can
 /// upload only when the firm shares documents (their uploads are always shared).
-pub fn check_share_request(uploader: Uploader<'_>, shared: bool, options: &FirmOptions) -> Result<(), DocumentError> {
+pub fn check_share_request(
+    uploader: Uploader<'_>,
+    shared: bool,
+    options: &FirmOptions,
+) -> Result<(), DocumentError> {
     match uploader {
-        Uploader::Member(viewer) if shared && !viewer.portal_rights => Err(DocumentError::Forbidden(NO_RIGHT)),
-        Uploader::Member(_) if shared && !options.allows(KIND) => Err(DocumentError::Forbidden(KIND_OFF)),
-        Uploader::Client(_) if !options.allows(KIND) => Err(DocumentError::Forbidden(CLIENT_UPLOADS_OFF)),
+        Uploader::Member(viewer) if shared && !viewer.portal_rights => {
+            Err(DocumentError::Forbidden(NO_RIGHT))
+        }
+        Uploader::Member(_) if shared && !options.allows(KIND) => {
+            Err(DocumentError::Forbidden(KIND_OFF))
+        }
+        Uploader::Client(_) if !options.allows(KIND) => {
+            Err(DocumentError::Forbidden(CLIENT_UPLOADS_OFF))
+        }
         _ => Ok(()),
     }
 }
@@ -481,11 +595,27 @@ pub async fn record_upload(
     match uploader {
         Uploader::Client(_) => {
             let summary = format!("added the document \"{title}\" to {number}");
-            activity::record(tx, ActivityKind::ClientActivity, Some(new.file), &actor, "document.added", summary).await?;
+            activity::record(
+                tx,
+                ActivityKind::ClientActivity,
+                Some(new.file),
+                &actor,
+                "document.added",
+                summary,
+            )
+            .await?;
         }
         Uploader::Member(_) if shared => {
             let summary = format!("shared the document \"{title}\" on {number}");
-            activity::record(tx, ActivityKind::MemberActivity, Some(new.file), &actor, "document.shared", summary).await?;
+            activity::record(
+                tx,
+                ActivityKind::MemberActivity,
+                Some(new.file),
+                &actor,
+                "document.shared",
+                summary,
+            )
+            .await?;
         }
         Uploader::Member(_) => {}
     }
@@ -493,13 +623,18 @@ pub async fn record_upload(
 }
 
 fn clean_title(title: &str, filename: &str) -> Result<String, DocumentError> {
-    let cleaned: String = title.chars().filter(|c| !c.is_control() && !is_format_char(*c)).collect();
+    let cleaned: String = title
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .collect();
     let cleaned = cleaned.trim();
     if cleaned.is_empty() {
         return Ok(filename.to_owned());
     }
     if cleaned.chars().count() > TITLE_MAX {
-        return Err(DocumentError::Invalid(format!("the title must be at most {TITLE_MAX} characters")));
+        return Err(DocumentError::Invalid(format!(
+            "the title must be at most {TITLE_MAX} characters"
+        )));
     }
     Ok(cleaned.to_owned())
 }
@@ -637,7 +772,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Starts like HTML, XML or SVG (after a byte-order mark and white space).
 fn looks_like_markup(head: &[u8]) -> bool {
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
     match &text[start..] {
         [b'<', next, ..] => next.is_ascii_alphabetic() || matches!(next, b'!' | b'?' | b'/'),
         _ => false,
@@ -646,14 +784,24 @@ fn looks_like_markup(head: &[u8]) -> bool {
 
 /// Decides the content type from the first bytes (`text_ok`: everything so far is UTF-8
 /// without NUL) and the filename's extension.
-fn classify(head: &[u8], text_ok: bool, ext: Option<&str>) -> Result<(Family, &'static str), String> {
+fn classify(
+    head: &[u8],
+    text_ok: bool,
+    ext: Option<&str>,
+) -> Result<(Family, &'static str), String> {
     let family = match magic_family(head) {
         Some(family) => family,
         None if text_ok && looks_like_markup(head) => {
-            return Err(format!("the content is HTML or XML, which is not accepted; {ACCEPTED}"));
+            return Err(format!(
+                "the content is HTML or XML, which is not accepted; {ACCEPTED}"
+            ));
         }
         None if text_ok => Family::Text,
-        None => return Err(format!("the file's content is not of an accepted type; {ACCEPTED}")),
+        None => {
+            return Err(format!(
+                "the file's content is not of an accepted type; {ACCEPTED}"
+            ));
+        }
     };
     if let Some(ext) = ext
         && !family.extensions().contains(&ext)
@@ -710,7 +858,10 @@ struct TextCheck {
 
 impl TextCheck {
     fn new() -> Self {
-        Self { ok: true, carry: Vec::new() }
+        Self {
+            ok: true,
+            carry: Vec::new(),
+        }
     }
 
     fn feed(&mut self, mut data: &[u8]) {
@@ -722,7 +873,9 @@ impl TextCheck {
             return;
         }
         while !self.carry.is_empty() {
-            let Some((&byte, rest)) = data.split_first() else { return };
+            let Some((&byte, rest)) = data.split_first() else {
+                return;
+            };
             self.carry.push(byte);
             data = rest;
             match std::str::from_utf8(&self.carry) {
@@ -763,16 +916,24 @@ struct ContentCheck {
 
 impl ContentCheck {
     fn new(filename: &str) -> Self {
-        Self { ext: extension(filename), head: Vec::new(), decided: None, text: TextCheck::new(), total: 0 }
+        Self {
+            ext: extension(filename),
+            head: Vec::new(),
+            decided: None,
+            text: TextCheck::new(),
+            total: 0,
+        }
     }
 
     fn update(&mut self, data: &[u8]) -> Result<(), DocumentError> {
         self.total += data.len() as u64;
         self.text.feed(data);
         match self.decided {
-            Some((Family::Text, _)) if !self.text.is_ok() => Err(DocumentError::Unsupported(format!(
-                "the file starts as plain text but is not valid UTF-8 text throughout; {ACCEPTED}"
-            ))),
+            Some((Family::Text, _)) if !self.text.is_ok() => {
+                Err(DocumentError::Unsupported(format!(
+                    "the file starts as plain text but is not valid UTF-8 text throughout; {ACCEPTED}"
+                )))
+            }
             Some(_) => Ok(()),
             None => {
                 let room = SNIFF_LEN - self.head.len();
@@ -786,7 +947,8 @@ impl ContentCheck {
     }
 
     fn decide(&mut self) -> Result<(), DocumentError> {
-        let decided = classify(&self.head, self.text.is_ok(), self.ext.as_deref()).map_err(DocumentError::Unsupported)?;
+        let decided = classify(&self.head, self.text.is_ok(), self.ext.as_deref())
+            .map_err(DocumentError::Unsupported)?;
         self.decided = Some(decided);
         self.head = Vec::new();
         Ok(())
@@ -800,9 +962,9 @@ impl ContentCheck {
             self.decide()?;
         }
         match self.decided {
-            Some((Family::Text, _)) if !self.text.finish() => Err(DocumentError::Unsupported(format!(
-                "the file is not valid UTF-8 text; {ACCEPTED}"
-            ))),
+            Some((Family::Text, _)) if !self.text.finish() => Err(DocumentError::Unsupported(
+                format!("the file is not valid UTF-8 text; {ACCEPTED}"),
+            )),
             Some((_, content_type)) => Ok(content_type),
             None => Err(DocumentError::Unsupported(ACCEPTED.to_owned())),
         }
@@ -901,7 +1063,9 @@ impl BlobWriter {
     pub async fn write(&mut self, data: &[u8]) -> Result<(), DocumentError> {
         self.received += data.len() as u64;
         if self.received > self.limit_bytes {
-            return Err(DocumentError::TooLarge { limit_mb: self.limit_mb });
+            return Err(DocumentError::TooLarge {
+                limit_mb: self.limit_mb,
+            });
         }
         self.check.update(data)?;
         self.sealer.update(data, &mut self.sealed)?;
@@ -915,7 +1079,17 @@ impl BlobWriter {
     /// Completes the type check, seals the last chunk, syncs, and renames the temp file to the
     /// blob's generated name (syncing the directory too).
     pub async fn finish(self) -> Result<StoredBlob, DocumentError> {
-        let BlobWriter { mut file, mut guard, dir, blob_name, sealer, check, received, mut sealed, .. } = self;
+        let BlobWriter {
+            mut file,
+            mut guard,
+            dir,
+            blob_name,
+            sealer,
+            check,
+            received,
+            mut sealed,
+            ..
+        } = self;
         let content_type = check.finish()?;
         sealer.finish(&mut sealed)?;
         file.write_all(&sealed).await?;
@@ -923,10 +1097,18 @@ impl BlobWriter {
         file.sync_all().await?;
         drop(file);
         let path = dir.join(&blob_name);
-        let temp = guard.0.clone().ok_or_else(|| std::io::Error::other("temp file already gone"))?;
+        let temp = guard
+            .0
+            .clone()
+            .ok_or_else(|| std::io::Error::other("temp file already gone"))?;
         tokio::fs::rename(&temp, &path).await?;
         guard.0 = None;
-        let stored = StoredBlob { blob_name, path, size_bytes: received, content_type };
+        let stored = StoredBlob {
+            blob_name,
+            path,
+            size_bytes: received,
+            content_type,
+        };
         if let Err(err) = sync_dir(&dir).await {
             stored.discard().await;
             return Err(err.into());
@@ -952,13 +1134,19 @@ async fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The key that opens a document's blob: the firm's key (never created here) unwraps the
 /// document's key.
-async fn document_key(tx: &TenantTx, master: &MasterKey, row: &document::Model) -> Result<DocumentKey, DocumentError> {
+async fn document_key(
+    tx: &TenantTx,
+    master: &MasterKey,
+    row: &document::Model,
+) -> Result<DocumentKey, DocumentError> {
     let tenant = tx.tenant_id();
     let stored = tenant_key::Entity::scoped(tx)
         .one(tx.conn())
         .await?
         .ok_or_else(|| DocumentError::Integrity("the firm has documents but no key".into()))?;
-    let kek = master.unwrap_tenant_key(tenant, &stored.wrapped_key).map_err(wrong_master_key)?;
+    let kek = master
+        .unwrap_tenant_key(tenant, &stored.wrapped_key)
+        .map_err(wrong_master_key)?;
     Ok(kek.unwrap_document_key(tenant, DocumentId::from_uuid(row.id), &row.wrapped_key)?)
 }
 
@@ -977,7 +1165,9 @@ pub async fn download_for_member(
     master: &MasterKey,
     id: DocumentId,
 ) -> Result<Option<Download>, DocumentError> {
-    let Some(row) = visible_row_for_member(tx, viewer, id).await? else { return Ok(None) };
+    let Some(row) = visible_row_for_member(tx, viewer, id).await? else {
+        return Ok(None);
+    };
     download(tx, master, row).await.map(Some)
 }
 
@@ -989,14 +1179,25 @@ pub async fn download_for_client(
     id: DocumentId,
     options: &FirmOptions,
 ) -> Result<Option<Download>, DocumentError> {
-    let Some(row) = visible_row_for_client(tx, client, id, options).await? else { return Ok(None) };
+    let Some(row) = visible_row_for_client(tx, client, id, options).await? else {
+        return Ok(None);
+    };
     download(tx, master, row).await.map(Some)
 }
 
-async fn download(tx: &TenantTx, master: &MasterKey, row: document::Model) -> Result<Download, DocumentError> {
+async fn download(
+    tx: &TenantTx,
+    master: &MasterKey,
+    row: document::Model,
+) -> Result<Download, DocumentError> {
     let key = document_key(tx, master, &row).await?;
     let blob_name = row.blob_name.clone();
-    Ok(Download { tenant: tx.tenant_id(), blob_name, key, document: view(tx, row).await? })
+    Ok(Download {
+        tenant: tx.tenant_id(),
+        blob_name,
+        key,
+        document: view(tx, row).await?,
+    })
 }
 
 impl Download {
@@ -1004,15 +1205,28 @@ impl Download {
     /// keeping nothing. Only a blob that passes is returned for reading (from the same open
     /// file, so it cannot be swapped in between).
     pub async fn verify(self, store: &BlobStore) -> Result<(Document, BlobReader), DocumentError> {
-        let Download { document, tenant, blob_name, key } = self;
+        let Download {
+            document,
+            tenant,
+            blob_name,
+            key,
+        } = self;
         let path = store.tenant_dir(tenant).join(&blob_name);
         let doc_id = document.id;
         let expected = u64::try_from(document.size_bytes).unwrap_or(0);
-        let verified = tokio::task::spawn_blocking(move || verify_blob(&path, &key, tenant, doc_id, expected))
-            .await
-            .map_err(|err| std::io::Error::other(err.to_string()))??;
+        let verified =
+            tokio::task::spawn_blocking(move || verify_blob(&path, &key, tenant, doc_id, expected))
+                .await
+                .map_err(|err| std::io::Error::other(err.to_string()))??;
         let (file, opener) = verified;
-        Ok((document, BlobReader { file: tokio::fs::File::from_std(file), opener, started: false }))
+        Ok((
+            document,
+            BlobReader {
+                file: tokio::fs::File::from_std(file),
+                opener,
+                started: false,
+            },
+        ))
     }
 }
 
@@ -1047,7 +1261,9 @@ fn verify_blob(
         total += chunk.len() as u64;
     }
     if total != expected {
-        return Err(DocumentError::Integrity(format!("the blob holds {total} bytes, the row says {expected}")));
+        return Err(DocumentError::Integrity(format!(
+            "the blob holds {total} bytes, the row says {expected}"
+        )));
     }
     file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
     Ok((file, key.opener(tenant, document, &header, len)?))
@@ -1065,7 +1281,9 @@ impl BlobReader {
     /// disk after it was verified.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, DocumentError> {
         if !self.started {
-            self.file.seek(std::io::SeekFrom::Start(HEADER_LEN as u64)).await?;
+            self.file
+                .seek(std::io::SeekFrom::Start(HEADER_LEN as u64))
+                .await?;
             self.started = true;
         }
         let len = self.opener.next_chunk_len();
@@ -1092,7 +1310,10 @@ pub struct SweepPolicy {
 
 impl Default for SweepPolicy {
     fn default() -> Self {
-        Self { orphan_min_age: Duration::from_secs(15 * 60), temp_min_age: Duration::from_secs(60 * 60) }
+        Self {
+            orphan_min_age: Duration::from_secs(15 * 60),
+            temp_min_age: Duration::from_secs(60 * 60),
+        }
     }
 }
 
@@ -1103,7 +1324,11 @@ pub struct SweepReport {
 }
 
 /// Removes the firm's blobs that no row refers to and stale temp files (callable from a job).
-pub async fn sweep(tx: &TenantTx, store: &BlobStore, policy: &SweepPolicy) -> Result<SweepReport, DocumentError> {
+pub async fn sweep(
+    tx: &TenantTx,
+    store: &BlobStore,
+    policy: &SweepPolicy,
+) -> Result<SweepReport, DocumentError> {
     let dir = store.tenant_dir(tx.tenant_id());
     let mut report = SweepReport::default();
     let mut entries = match tokio::fs::read_dir(&dir).await {
@@ -1131,8 +1356,16 @@ pub async fn sweep(tx: &TenantTx, store: &BlobStore, policy: &SweepPolicy) -> Re
         if !metadata.is_file() {
             continue;
         }
-        let age = metadata.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-        let min_age = if is_temp { policy.temp_min_age } else { policy.orphan_min_age };
+        let age = metadata
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let min_age = if is_temp {
+            policy.temp_min_age
+        } else {
+            policy.orphan_min_age
+        };
         if age < min_age {
             continue;
         }
@@ -1184,7 +1417,10 @@ mod tests {
         let short = sanitize_filename(&long);
         assert_eq!(short.chars().count(), FILENAME_MAX);
         assert!(short.ends_with(".pdf"));
-        assert_eq!(sanitize_filename("Überweisung März.pdf"), "Überweisung März.pdf");
+        assert_eq!(
+            sanitize_filename("Überweisung März.pdf"),
+            "Überweisung März.pdf"
+        );
     }
 
     fn check(name: &str, content: &[u8]) -> Result<&'static str, DocumentError> {
@@ -1197,17 +1433,45 @@ mod tests {
 
     #[test]
     fn types_come_from_the_content_and_must_match_the_name() {
-        assert_eq!(check("a.pdf", b"%PDF-1.7\n...").ok(), Some("application/pdf"));
-        assert_eq!(check("scan", b"%PDF-1.7\n...").ok(), Some("application/pdf"));
-        assert_eq!(check("a.PNG", b"\x89PNG\r\n\x1a\n....").ok(), Some("image/png"));
-        assert_eq!(check("a.jpg", &[0xff, 0xd8, 0xff, 0xe0, 1, 2]).ok(), Some("image/jpeg"));
-        assert_eq!(check("a.webp", b"RIFF\x10\0\0\0WEBPVP8 ").ok(), Some("image/webp"));
-        assert_eq!(check("notes.txt", "héllo wörld".as_bytes()).ok(), Some("text/plain; charset=utf-8"));
-        assert_eq!(check("data.csv", b"a,b\n1,2\n").ok(), Some("text/csv; charset=utf-8"));
+        assert_eq!(
+            check("a.pdf", b"%PDF-1.7\n...").ok(),
+            Some("application/pdf")
+        );
+        assert_eq!(
+            check("scan", b"%PDF-1.7\n...").ok(),
+            Some("application/pdf")
+        );
+        assert_eq!(
+            check("a.PNG", b"\x89PNG\r\n\x1a\n....").ok(),
+            Some("image/png")
+        );
+        assert_eq!(
+            check("a.jpg", &[0xff, 0xd8, 0xff, 0xe0, 1, 2]).ok(),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            check("a.webp", b"RIFF\x10\0\0\0WEBPVP8 ").ok(),
+            Some("image/webp")
+        );
+        assert_eq!(
+            check("notes.txt", "héllo wörld".as_bytes()).ok(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            check("data.csv", b"a,b\n1,2\n").ok(),
+            Some("text/csv; charset=utf-8")
+        );
         let docx = b"PK\x03\x04\x14\0\0\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x13\0\0\0[Content_Types].xml....word/document.xml";
         assert_eq!(check("brief.docx", docx).ok(), Some(DOCX));
         assert_eq!(check("brief", docx).ok(), Some(DOCX));
-        assert_eq!(check("a.doc", &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, 0]).ok(), Some("application/msword"));
+        assert_eq!(
+            check(
+                "a.doc",
+                &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, 0]
+            )
+            .ok(),
+            Some("application/msword")
+        );
 
         for (name, content) in [
             ("evil.pdf", &b"<html><script>alert(1)</script></html>"[..]),
@@ -1216,19 +1480,40 @@ mod tests {
             ("image.svg", b"<svg onload=alert(1)>"),
             ("run.bat", b"format c:"),
             ("scan.exe", b"%PDF-1.4"),
-            ("archive.zip", b"PK\x03\x04\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0payload.exe"),
+            (
+                "archive.zip",
+                b"PK\x03\x04\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0payload.exe",
+            ),
             ("notes.txt", b"binary\0junk"),
             ("notes.txt", b"\xff\xfe not utf-8"),
         ] {
-            assert!(matches!(check(name, content), Err(DocumentError::Unsupported(_))), "{name}: {content:?}");
+            assert!(
+                matches!(check(name, content), Err(DocumentError::Unsupported(_))),
+                "{name}: {content:?}"
+            );
         }
-        assert!(matches!(check("empty.txt", b""), Err(DocumentError::Invalid(_))));
+        assert!(matches!(
+            check("empty.txt", b""),
+            Err(DocumentError::Invalid(_))
+        ));
     }
 
     #[test]
     fn the_accept_list_is_every_family_extension() {
-        let families = [Family::Pdf, Family::Png, Family::Jpeg, Family::Gif, Family::Webp, Family::Ooxml, Family::Ole2, Family::Text];
-        let mut all: Vec<&str> = families.iter().flat_map(|f| f.extensions().iter().copied()).collect();
+        let families = [
+            Family::Pdf,
+            Family::Png,
+            Family::Jpeg,
+            Family::Gif,
+            Family::Webp,
+            Family::Ooxml,
+            Family::Ole2,
+            Family::Text,
+        ];
+        let mut all: Vec<&str> = families
+            .iter()
+            .flat_map(|f| f.extensions().iter().copied())
+            .collect();
         all.sort_unstable();
         let mut listed = ACCEPTED_EXTENSIONS.to_vec();
         listed.sort_unstable();
@@ -1248,10 +1533,14 @@ mod tests {
         }
         text.extend_from_slice(b"tail\0");
         let mut refused = ContentCheck::new("long.txt");
-        let result = text.chunks(4096).try_for_each(|piece| refused.update(piece));
+        let result = text
+            .chunks(4096)
+            .try_for_each(|piece| refused.update(piece));
         assert!(matches!(result, Err(DocumentError::Unsupported(_))));
         let mut truncated = ContentCheck::new("cut.txt");
-        truncated.update(&"ä".as_bytes()[..1]).expect("incomplete so far");
+        truncated
+            .update(&"ä".as_bytes()[..1])
+            .expect("incomplete so far");
         assert!(truncated.finish().is_err());
     }
 }

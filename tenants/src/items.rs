@@ -447,19 +447,27 @@ fn due_date(value: Option<&str>) -> Result<Option<String>, ItemError> {
     }
 }
 
+/// A new task.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    pub title: String,
+    /// `YYYY-MM-DD`, or empty.
+    pub due_date: Option<String>,
+    pub shared: bool,
+}
+
 pub async fn add_task(
     tx: &TenantTx,
     viewer: &Member,
     file: FileId,
-    title: &str,
-    due: Option<&str>,
-    shared: bool,
+    new: NewTask,
     rules: &SharingRules,
     ip: Option<String>,
 ) -> Result<Task, ItemError> {
+    let NewTask { title, due_date: due, shared } = new;
     let found = accessible_file(tx, viewer, file).await?;
-    let title = text(title, "title", 200)?;
-    let due = due_date(due)?;
+    let title = text(&title, "title", 200)?;
+    let due = due_date(due.as_deref())?;
     if shared {
         require_share_right(viewer, true)?;
         rules.check(ItemKind::Task)?;

@@ -189,9 +189,8 @@ fn view(
     PortalView {
         contact_id: contact,
         status,
-        login_email: row
-            .filter(|_| status != PortalStatus::Disabled)
-            .map(|r| r.login_email.clone()),
+        // For a disabled account this is the former login name (the default when re-enabling).
+        login_email: row.map(|r| r.login_email.clone()),
         pending_login_email: row.and_then(|r| r.pending_login_email.clone()),
         last_login_at: row.and_then(|r| r.last_login_at),
         invitation_expires_at: row

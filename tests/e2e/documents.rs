@@ -328,7 +328,10 @@ async fn member_and_client_round_trip(app: TestApp) {
         1
     );
     for (document, body) in &concurrent {
-        assert_eq!(bytes_of(firm_content(&app, &admin, &id_of(document)).await).await, *body);
+        assert_eq!(
+            bytes_of(firm_content(&app, &admin, &id_of(document)).await).await,
+            *body
+        );
     }
 
     // A member's document of several chunks (not a multiple of the chunk size), shared.
@@ -369,7 +372,10 @@ async fn member_and_client_round_trip(app: TestApp) {
         big.len().to_string().as_str()
     );
     assert_eq!(bytes_of(response).await, big);
-    assert_eq!(bytes_of(client_content(&app, &client, &big_id).await).await, big);
+    assert_eq!(
+        bytes_of(client_content(&app, &client, &big_id).await).await,
+        big
+    );
 
     // The client's own upload, downloaded by both sides.
     let mine = b"Dear firm,\nplease find my notes attached.\n".to_vec();
@@ -377,8 +383,14 @@ async fn member_and_client_round_trip(app: TestApp) {
     assert_eq!(uploaded["added_by_me"], true);
     assert_eq!(uploaded["added_by"], "Chris Client");
     let mine_id = id_of(&uploaded);
-    assert_eq!(bytes_of(client_content(&app, &client, &mine_id).await).await, mine);
-    assert_eq!(bytes_of(firm_content(&app, &admin, &mine_id).await).await, mine);
+    assert_eq!(
+        bytes_of(client_content(&app, &client, &mine_id).await).await,
+        mine
+    );
+    assert_eq!(
+        bytes_of(firm_content(&app, &admin, &mine_id).await).await,
+        mine
+    );
 
     let listed = firm_list(&app, &admin, file).await;
     assert_eq!(listed.len(), 5);
@@ -404,7 +416,15 @@ async fn stored_blobs_are_encrypted_and_tamper_evident(app: TestApp) {
     let marker = "PLAINTEXT-MARKER-7d1c2e";
     let body = pdf(&marker.repeat(4000));
     let document = created(
-        firm_upload(&app, &admin, file, "secret.pdf", &body, &[("shared", "true")]).await,
+        firm_upload(
+            &app,
+            &admin,
+            file,
+            "secret.pdf",
+            &body,
+            &[("shared", "true")],
+        )
+        .await,
     )
     .await;
     let id = id_of(&document);
@@ -443,7 +463,10 @@ async fn stored_blobs_are_encrypted_and_tamper_evident(app: TestApp) {
         assert!(response.headers().get("content-disposition").is_none());
         let sent = response.bytes().await.unwrap();
         assert!(!sent.windows(marker.len()).any(|w| w == marker.as_bytes()));
-        assert!(!sent.windows(5).any(|w| w == b"%PDF-"), "no content was sent");
+        assert!(
+            !sent.windows(5).any(|w| w == b"%PDF-"),
+            "no content was sent"
+        );
     }
     // The last byte (a tag) too.
     let mut tampered = stored.clone();
@@ -472,7 +495,15 @@ async fn blobs_do_not_open_under_another_row(app: TestApp) {
     );
     let theirs = id_of(
         &created(
-            firm_upload(&app, &other_admin, other_file, "theirs.pdf", &pdf("other firm"), &[]).await,
+            firm_upload(
+                &app,
+                &other_admin,
+                other_file,
+                "theirs.pdf",
+                &pdf("other firm"),
+                &[],
+            )
+            .await,
         )
         .await,
     );
@@ -499,7 +530,11 @@ async fn blobs_do_not_open_under_another_row(app: TestApp) {
     assert_eq!(firm_content(&app, &admin, &second).await.status(), 500);
 
     // Another firm's document, with the first firm's key row copied over as well.
-    std::fs::write(blob_path(&app, other_admin.tenant_id, &theirs).await, &first_blob).unwrap();
+    std::fs::write(
+        blob_path(&app, other_admin.tenant_id, &theirs).await,
+        &first_blob,
+    )
+    .unwrap();
     execute(
         &app,
         "UPDATE document SET wrapped_key = $1, size_bytes = $2 WHERE id = $3",
@@ -510,7 +545,10 @@ async fn blobs_do_not_open_under_another_row(app: TestApp) {
         ],
     )
     .await;
-    assert_eq!(firm_content(&app, &other_admin, &theirs).await.status(), 500);
+    assert_eq!(
+        firm_content(&app, &other_admin, &theirs).await.status(),
+        500
+    );
     let firm_key = one_bytes(
         &app,
         "SELECT wrapped_key AS v FROM tenant_key WHERE tenant_id = $1",
@@ -523,10 +561,16 @@ async fn blobs_do_not_open_under_another_row(app: TestApp) {
         vec![firm_key.into(), other_admin.tenant_id.into()],
     )
     .await;
-    assert_eq!(firm_content(&app, &other_admin, &theirs).await.status(), 500);
+    assert_eq!(
+        firm_content(&app, &other_admin, &theirs).await.status(),
+        500
+    );
 
     // The original still opens where it belongs.
-    assert_eq!(bytes_of(firm_content(&app, &admin, &first).await).await, one);
+    assert_eq!(
+        bytes_of(firm_content(&app, &admin, &first).await).await,
+        one
+    );
 }
 
 // ---- size limit ---------------------------------------------------------------------------------
@@ -585,7 +629,15 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
 
     // Honest Content-Length, clearly too large (refused before the body is read).
     let detail = expect_problem(
-        firm_upload(&app, &admin, file, "big.txt", &text(limit + 512 * 1024), &[]).await,
+        firm_upload(
+            &app,
+            &admin,
+            file,
+            "big.txt",
+            &text(limit + 512 * 1024),
+            &[],
+        )
+        .await,
         413,
     )
     .await;
@@ -653,7 +705,10 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
         .unwrap();
     let document = created(response).await;
     assert_eq!(document["size_bytes"], limit as u64);
-    assert_eq!(bytes_of(firm_content(&app, &admin, &id_of(&document)).await).await, exact);
+    assert_eq!(
+        bytes_of(firm_content(&app, &admin, &id_of(&document)).await).await,
+        exact
+    );
     assert_eq!(documents_of(&app, admin.tenant_id).await, 1);
     assert_eq!(stored_files(&app, admin.tenant_id).len(), 1);
 }
@@ -674,22 +729,46 @@ fn futures_stream(
 async fn types_are_recognised_from_the_content(app: TestApp) {
     let (admin, client, _, file) = app.firm_with_client().await;
     for (name, body) in [
-        ("invoice.pdf", b"<!DOCTYPE html><html><script>alert(1)</script></html>".to_vec()),
-        ("invoice.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff".to_vec()),
+        (
+            "invoice.pdf",
+            b"<!DOCTYPE html><html><script>alert(1)</script></html>".to_vec(),
+        ),
+        (
+            "invoice.pdf",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff".to_vec(),
+        ),
         ("invoice.exe", pdf("a pdf named exe")),
         ("run.bat", b"del /s /q c:\\".to_vec()),
-        ("picture.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec()),
-        ("archive.zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00payload.exe".to_vec()),
+        (
+            "picture.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec(),
+        ),
+        (
+            "archive.zip",
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00payload.exe".to_vec(),
+        ),
     ] {
-        let detail = expect_problem(firm_upload(&app, &admin, file, name, &body, &[]).await, 415).await;
+        let detail =
+            expect_problem(firm_upload(&app, &admin, file, name, &body, &[]).await, 415).await;
         assert!(detail.contains("accepted"), "{name}: {detail}");
     }
     expect_problem(
-        client_upload(&app, &client, file, "statement.pdf", b"<html><body>hi</body></html>").await,
+        client_upload(
+            &app,
+            &client,
+            file,
+            "statement.pdf",
+            b"<html><body>hi</body></html>",
+        )
+        .await,
         415,
     )
     .await;
-    let detail = expect_problem(firm_upload(&app, &admin, file, "empty.txt", b"", &[]).await, 422).await;
+    let detail = expect_problem(
+        firm_upload(&app, &admin, file, "empty.txt", b"", &[]).await,
+        422,
+    )
+    .await;
     assert!(detail.contains("empty"), "{detail}");
     let missing = app
         .firm_api(&admin, Method::POST, &format!("/files/{file}/documents"))
@@ -708,7 +787,9 @@ async fn types_are_recognised_from_the_content(app: TestApp) {
     assert_eq!(documents_of(&app, admin.tenant_id).await, 0);
     assert!(stored_files(&app, admin.tenant_id).is_empty());
 
-    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00".to_vec();
+    let png =
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+            .to_vec();
     let docx = {
         let mut zip = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec();
         zip.extend_from_slice(&[0u8; 16]);
@@ -719,11 +800,31 @@ async fn types_are_recognised_from_the_content(app: TestApp) {
     for (name, body, content_type) in [
         ("scan.PNG", png, "image/png"),
         ("contract.pdf", pdf("contract"), "application/pdf"),
-        ("letter.docx", docx.clone(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-        ("letter", docx, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-        ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00".to_vec(), "application/msword"),
-        ("notes.txt", "Grüße aus Köln\n".as_bytes().to_vec(), "text/plain; charset=utf-8"),
-        ("figures.csv", b"a,b\n1,2\n".to_vec(), "text/csv; charset=utf-8"),
+        (
+            "letter.docx",
+            docx.clone(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            "letter",
+            docx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            "old.doc",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00".to_vec(),
+            "application/msword",
+        ),
+        (
+            "notes.txt",
+            "Grüße aus Köln\n".as_bytes().to_vec(),
+            "text/plain; charset=utf-8",
+        ),
+        (
+            "figures.csv",
+            b"a,b\n1,2\n".to_vec(),
+            "text/csv; charset=utf-8",
+        ),
     ] {
         let document = created(firm_upload(&app, &admin, file, name, &body, &[]).await).await;
         assert_eq!(document["content_type"], content_type, "{name}");
@@ -739,7 +840,15 @@ async fn filenames_never_reach_the_disk(app: TestApp) {
     let (admin, client, _, file) = app.firm_with_client().await;
     let body = b"root:x:0:0:root:/root:/bin/bash\n".to_vec();
     let document = created(
-        firm_upload(&app, &admin, file, "../../etc/passwd", &body, &[("shared", "true")]).await,
+        firm_upload(
+            &app,
+            &admin,
+            file,
+            "../../etc/passwd",
+            &body,
+            &[("shared", "true")],
+        )
+        .await,
     )
     .await;
     assert_eq!(document["filename"], "passwd");
@@ -775,7 +884,15 @@ async fn filenames_never_reach_the_disk(app: TestApp) {
     }
 
     let unicode = created(
-        firm_upload(&app, &admin, file, "C:\\Akten\\Brief \u{202e}März\"2026\".pdf", &pdf("brief"), &[]).await,
+        firm_upload(
+            &app,
+            &admin,
+            file,
+            "C:\\Akten\\Brief \u{202e}März\"2026\".pdf",
+            &pdf("brief"),
+            &[],
+        )
+        .await,
     )
     .await;
     assert_eq!(unicode["filename"], "Brief März_2026_.pdf");
@@ -803,16 +920,33 @@ async fn who_sees_which_document(app: TestApp) {
     let outsider = app.member(&admin, "Nora Noaccess", false, true).await;
 
     let shared = id_of(
-        &created(firm_upload(&app, &admin, file, "shared.pdf", &pdf("shared"), &[("shared", "true")]).await)
+        &created(
+            firm_upload(
+                &app,
+                &admin,
+                file,
+                "shared.pdf",
+                &pdf("shared"),
+                &[("shared", "true")],
+            )
             .await,
+        )
+        .await,
     );
     let private = id_of(
         &created(firm_upload(&app, &admin, file, "private.pdf", &pdf("private"), &[]).await).await,
     );
     let theirs = id_of(
         &created(
-            firm_upload(&app, &admin, other_file, "theirs.pdf", &pdf("theirs"), &[("shared", "true")])
-                .await,
+            firm_upload(
+                &app,
+                &admin,
+                other_file,
+                "theirs.pdf",
+                &pdf("theirs"),
+                &[("shared", "true")],
+            )
+            .await,
         )
         .await,
     );
@@ -829,23 +963,43 @@ async fn who_sees_which_document(app: TestApp) {
         assert_eq!(body, missing_body, "identical to a missing id");
     }
     let missing_file = not_found_body(client_list(&app, &client, Uuid::now_v7()).await).await;
-    assert_eq!(not_found_body(client_list(&app, &client, other_file).await).await, missing_file);
+    assert_eq!(
+        not_found_body(client_list(&app, &client, other_file).await).await,
+        missing_file
+    );
     assert_eq!(missing_file, missing_body);
     // Nor can the client upload to a file not shared with them.
-    expect_problem(client_upload(&app, &client, other_file, "x.txt", b"hello").await, 404).await;
+    expect_problem(
+        client_upload(&app, &client, other_file, "x.txt", b"hello").await,
+        404,
+    )
+    .await;
 
     // Another client of the same firm.
     for doc in [&shared, &private] {
-        assert_eq!(not_found_body(client_content(&app, &other_client, doc).await).await, missing_body);
+        assert_eq!(
+            not_found_body(client_content(&app, &other_client, doc).await).await,
+            missing_body
+        );
     }
-    assert_eq!(not_found_body(client_list(&app, &other_client, file).await).await, missing_body);
-    let theirs_listed: Vec<Value> = client_list(&app, &other_client, other_file).await.json().await.unwrap();
+    assert_eq!(
+        not_found_body(client_list(&app, &other_client, file).await).await,
+        missing_body
+    );
+    let theirs_listed: Vec<Value> = client_list(&app, &other_client, other_file)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(theirs_listed.len(), 1);
 
     // A client of another firm: 404 on their own host, 401 with their session on this host.
     let foreign = app
         .http
-        .get(app.firm_url(&foreign_client.slug, &format!("/api/v1/portal/documents/{shared}/content")))
+        .get(app.firm_url(
+            &foreign_client.slug,
+            &format!("/api/v1/portal/documents/{shared}/content"),
+        ))
         .bearer_auth(&foreign_client.token)
         .send()
         .await
@@ -853,7 +1007,10 @@ async fn who_sees_which_document(app: TestApp) {
     assert_eq!(not_found_body(foreign).await, missing_body);
     let cross_host = app
         .http
-        .get(app.firm_url(&admin.slug, &format!("/api/v1/portal/documents/{shared}/content")))
+        .get(app.firm_url(
+            &admin.slug,
+            &format!("/api/v1/portal/documents/{shared}/content"),
+        ))
         .bearer_auth(&foreign_client.token)
         .send()
         .await
@@ -864,8 +1021,14 @@ async fn who_sees_which_document(app: TestApp) {
     let member_missing = not_found_body(firm_content(&app, &outsider, &missing).await).await;
     for response in [
         firm_content(&app, &outsider, &shared).await,
-        app.firm_api(&outsider, Method::GET, &format!("/documents/{shared}")).send().await.unwrap(),
-        app.firm_api(&outsider, Method::GET, &format!("/files/{file}/documents")).send().await.unwrap(),
+        app.firm_api(&outsider, Method::GET, &format!("/documents/{shared}"))
+            .send()
+            .await
+            .unwrap(),
+        app.firm_api(&outsider, Method::GET, &format!("/files/{file}/documents"))
+            .send()
+            .await
+            .unwrap(),
         set_portal(&app, &outsider, &private, true).await,
         firm_upload(&app, &outsider, file, "x.txt", b"hello", &[]).await,
     ] {
@@ -889,7 +1052,12 @@ async fn who_sees_which_document(app: TestApp) {
         format!("/api/v1/firm/documents/{shared}/content"),
         format!("/api/v1/firm/files/{file}/documents"),
     ] {
-        let response = app.http.get(app.firm_url(&admin.slug, &path)).send().await.unwrap();
+        let response = app
+            .http
+            .get(app.firm_url(&admin.slug, &path))
+            .send()
+            .await
+            .unwrap();
         expect_problem(response, 401).await;
     }
 
@@ -897,7 +1065,10 @@ async fn who_sees_which_document(app: TestApp) {
     assert_eq!(set_portal(&app, &admin, &shared, false).await.status(), 200);
     let listed: Vec<Value> = client_list(&app, &client, file).await.json().await.unwrap();
     assert!(listed.is_empty());
-    assert_eq!(not_found_body(client_content(&app, &client, &shared).await).await, missing_body);
+    assert_eq!(
+        not_found_body(client_content(&app, &client, &shared).await).await,
+        missing_body
+    );
 }
 
 /// A client's upload is shared automatically, attributed to the client, and visible at once to
@@ -917,7 +1088,11 @@ async fn client_uploads_are_shared_and_attributed(app: TestApp) {
     let body = pdf("signed engagement letter");
     let uploaded = created(
         app.portal_api(&client, Method::POST, &format!("/files/{file}/documents"))
-            .multipart(file_form("engagement.pdf", &body, &[("title", "Engagement letter (signed)"), ("shared", "false")]))
+            .multipart(file_form(
+                "engagement.pdf",
+                &body,
+                &[("title", "Engagement letter (signed)"), ("shared", "false")],
+            ))
             .send()
             .await
             .unwrap(),
@@ -930,14 +1105,20 @@ async fn client_uploads_are_shared_and_attributed(app: TestApp) {
         let doc = &listed[0];
         assert_eq!(doc["id"], id.as_str());
         assert_eq!(doc["title"], "Engagement letter (signed)");
-        assert_eq!(doc["shared"], true, "client uploads are shared whatever they send");
+        assert_eq!(
+            doc["shared"], true,
+            "client uploads are shared whatever they send"
+        );
         assert_eq!(doc["created_by"]["kind"], "client");
         assert_eq!(doc["created_by"]["id"], contact.to_string());
         assert_eq!(doc["created_by"]["name"], "Chris Client");
         assert_eq!(bytes_of(firm_content(&app, member, &id).await).await, body);
     }
     expect_problem(
-        app.firm_api(&outsider, Method::GET, &format!("/files/{file}/documents")).send().await.unwrap(),
+        app.firm_api(&outsider, Method::GET, &format!("/files/{file}/documents"))
+            .send()
+            .await
+            .unwrap(),
         404,
     )
     .await;
@@ -973,7 +1154,15 @@ async fn sharing_needs_the_portal_right(app: TestApp) {
     assert_eq!(response.status(), 200);
 
     let detail = expect_problem(
-        firm_upload(&app, &clerk, file, "memo.pdf", &pdf("memo"), &[("shared", "true")]).await,
+        firm_upload(
+            &app,
+            &clerk,
+            file,
+            "memo.pdf",
+            &pdf("memo"),
+            &[("shared", "true")],
+        )
+        .await,
         403,
     )
     .await;
@@ -992,7 +1181,8 @@ async fn sharing_needs_the_portal_right(app: TestApp) {
     assert_eq!(documents_of(&app, admin.tenant_id).await, 0);
     assert!(stored_files(&app, admin.tenant_id).is_empty());
 
-    let memo = id_of(&created(firm_upload(&app, &clerk, file, "memo.pdf", &pdf("memo"), &[]).await).await);
+    let memo =
+        id_of(&created(firm_upload(&app, &clerk, file, "memo.pdf", &pdf("memo"), &[]).await).await);
     let detail = expect_problem(set_portal(&app, &clerk, &memo, true).await, 403).await;
     assert!(detail.contains("not permitted to share"), "{detail}");
     assert_eq!(client_content(&app, &client, &memo).await.status(), 404);
@@ -1008,8 +1198,14 @@ async fn sharing_needs_the_portal_right(app: TestApp) {
     assert_eq!(client_content(&app, &client, &memo).await.status(), 200);
     assert_eq!(set_portal(&app, &admin, &memo, false).await.status(), 200);
     assert_eq!(client_content(&app, &client, &memo).await.status(), 404);
-    assert_eq!(audit_count(&app, admin.tenant_id, "document.shared").await, 1);
-    assert_eq!(audit_count(&app, admin.tenant_id, "document.unshared").await, 1);
+    assert_eq!(
+        audit_count(&app, admin.tenant_id, "document.shared").await,
+        1
+    );
+    assert_eq!(
+        audit_count(&app, admin.tenant_id, "document.unshared").await,
+        1
+    );
 }
 
 /// Without `documents` in the firm's shareable kinds: members cannot show documents in the
@@ -1017,19 +1213,43 @@ async fn sharing_needs_the_portal_right(app: TestApp) {
 async fn sharing_follows_the_firm_options(app: TestApp) {
     let (admin, client, _, file) = app.firm_with_client().await;
     let shared = id_of(
-        &created(firm_upload(&app, &admin, file, "a.pdf", &pdf("a"), &[("shared", "true")]).await).await,
+        &created(
+            firm_upload(
+                &app,
+                &admin,
+                file,
+                "a.pdf",
+                &pdf("a"),
+                &[("shared", "true")],
+            )
+            .await,
+        )
+        .await,
     );
-    let private = id_of(&created(firm_upload(&app, &admin, file, "b.pdf", &pdf("b"), &[]).await).await);
+    let private =
+        id_of(&created(firm_upload(&app, &admin, file, "b.pdf", &pdf("b"), &[]).await).await);
     set_options(&app, &admin, json!({"shareable_kinds": ["notes", "tasks"]})).await;
 
     let detail = expect_problem(set_portal(&app, &admin, &private, true).await, 403).await;
     assert!(detail.contains("does not share documents"), "{detail}");
     expect_problem(
-        firm_upload(&app, &admin, file, "c.pdf", &pdf("c"), &[("shared", "true")]).await,
+        firm_upload(
+            &app,
+            &admin,
+            file,
+            "c.pdf",
+            &pdf("c"),
+            &[("shared", "true")],
+        )
+        .await,
         403,
     )
     .await;
-    let detail = expect_problem(client_upload(&app, &client, file, "d.txt", b"hello").await, 403).await;
+    let detail = expect_problem(
+        client_upload(&app, &client, file, "d.txt", b"hello").await,
+        403,
+    )
+    .await;
     assert!(detail.contains("does not accept documents"), "{detail}");
     let listed: Vec<Value> = client_list(&app, &client, file).await.json().await.unwrap();
     assert!(listed.is_empty());
@@ -1055,7 +1275,10 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
     let boundary = "html-form-boundary";
     let post_form = |http: &reqwest::Client, url: String, body: Vec<u8>| {
         http.post(url)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(body)
     };
     let content = pdf("from the form");
@@ -1064,11 +1287,33 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
     let url = app.firm_url(&admin.slug, &format!("/firm/files/{file}/documents"));
     for (parts, cross_site) in [
         (vec![("file", Some("f.pdf"), &content[..])], false),
-        (vec![("csrf", None, &b"wrong"[..]), ("file", Some("f.pdf"), &content[..])], false),
-        (vec![("file", Some("f.pdf"), &content[..]), ("csrf", None, admin.csrf.as_bytes())], false),
-        (vec![("csrf", None, admin.csrf.as_bytes()), ("file", Some("f.pdf"), &content[..])], true),
+        (
+            vec![
+                ("csrf", None, &b"wrong"[..]),
+                ("file", Some("f.pdf"), &content[..]),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("file", Some("f.pdf"), &content[..]),
+                ("csrf", None, admin.csrf.as_bytes()),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("csrf", None, admin.csrf.as_bytes()),
+                ("file", Some("f.pdf"), &content[..]),
+            ],
+            true,
+        ),
     ] {
-        let mut request = post_form(&admin.client, url.clone(), multipart_bytes(boundary, &parts));
+        let mut request = post_form(
+            &admin.client,
+            url.clone(),
+            multipart_bytes(boundary, &parts),
+        );
         if cross_site {
             request = request.header("sec-fetch-site", "cross-site");
         }
@@ -1087,7 +1332,10 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
             ("file", Some("order.pdf"), &content),
         ],
     );
-    let response = post_form(&admin.client, url.clone(), body).send().await.unwrap();
+    let response = post_form(&admin.client, url.clone(), body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()["location"],
@@ -1102,7 +1350,13 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
     let response = post_form(
         &admin.client,
         url.clone(),
-        multipart_bytes(boundary, &[("csrf", None, admin.csrf.as_bytes()), ("file", Some("x.pdf"), b"<html>")]),
+        multipart_bytes(
+            boundary,
+            &[
+                ("csrf", None, admin.csrf.as_bytes()),
+                ("file", Some("x.pdf"), b"<html>"),
+            ],
+        ),
     )
     .send()
     .await
@@ -1154,7 +1408,10 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
     assert_eq!(bytes_of(download).await, content);
     let missing = client
         .client
-        .get(app.firm_url(&client.slug, &format!("/documents/{}/download", Uuid::now_v7())))
+        .get(app.firm_url(
+            &client.slug,
+            &format!("/documents/{}/download", Uuid::now_v7()),
+        ))
         .send()
         .await
         .unwrap();
@@ -1174,7 +1431,13 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
     let response = post_form(
         &client.client,
         client_url,
-        multipart_bytes(boundary, &[("csrf", None, client.csrf.as_bytes()), ("file", Some("mine.txt"), b"hello firm")]),
+        multipart_bytes(
+            boundary,
+            &[
+                ("csrf", None, client.csrf.as_bytes()),
+                ("file", Some("mine.txt"), b"hello firm"),
+            ],
+        ),
     )
     .send()
     .await
@@ -1195,23 +1458,52 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    let (portal_client, _) = portico_tenants::portal_access::credentials_by_email(&tx, &client.email)
-        .await
-        .unwrap()
-        .unwrap();
+    let (portal_client, _) =
+        portico_tenants::portal_access::credentials_by_email(&tx, &client.email)
+            .await
+            .unwrap()
+            .unwrap();
     tx.commit().await.unwrap();
     let file_id = FileId::from_uuid(file);
-    let section = portico_web::pages::firm::documents::firm_section(state, &tenant, &db, &member, &admin.csrf, file_id).await;
+    let section = portico_web::pages::firm::documents::firm_section(
+        state,
+        &tenant,
+        &db,
+        &member,
+        &admin.csrf,
+        file_id,
+    )
+    .await;
     let html = render(&app, "firm_file_documents.html", &section).await;
-    assert!(html.contains(&format!("/firm/documents/{id}/download")), "{html}");
-    assert!(html.contains("Remove from Portal") && html.contains("Show in Portal"), "{html}");
+    assert!(
+        html.contains(&format!("/firm/documents/{id}/download")),
+        "{html}"
+    );
+    assert!(
+        html.contains("Remove from Portal") && html.contains("Show in Portal"),
+        "{html}"
+    );
     assert!(html.contains("enctype=\"multipart/form-data\""));
     assert!(html.contains(&format!("name=\"csrf\" value=\"{}\"", admin.csrf)));
-    assert!(html.contains("(client)"), "the client's upload is attributed");
+    assert!(
+        html.contains("(client)"),
+        "the client's upload is attributed"
+    );
     assert_no_inline_code(&html);
-    let section = portico_web::pages::firm::documents::client_section(state, &tenant, &db, &portal_client, &client.csrf, file_id).await;
+    let section = portico_web::pages::firm::documents::client_section(
+        state,
+        &tenant,
+        &db,
+        &portal_client,
+        &client.csrf,
+        file_id,
+    )
+    .await;
     let html = render(&app, "client_file_documents.html", &section).await;
-    assert!(html.contains(&format!("/documents/{id}/download")), "{html}");
+    assert!(
+        html.contains(&format!("/documents/{id}/download")),
+        "{html}"
+    );
     assert!(html.contains(&format!("action=\"/files/{file}/documents\"")));
     assert!(html.contains(&format!("name=\"csrf\" value=\"{}\"", client.csrf)));
     assert!(!html.contains("Show in Portal"));
@@ -1228,8 +1520,21 @@ async fn render(app: &TestApp, template: &str, section: &impl serde::Serialize) 
     String::from_utf8(response.into_body().into_vec().await.unwrap()).unwrap()
 }
 
+/// No `<script>`, `style=` or `on…=` handler attributes (the CSP allows neither).
 fn assert_no_inline_code(html: &str) {
-    assert!(!html.contains("<script") && !html.contains("style=") && !html.contains(" on"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "{html}"
+    );
+    let handler = html.match_indices(" on").any(|(at, _)| {
+        let rest = &html[at + 3..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase())
+            .collect();
+        !name.is_empty() && rest[name.len()..].starts_with('=')
+    });
+    assert!(!handler, "{html}");
 }
 
 // ---- sweeper ------------------------------------------------------------------------------------
@@ -1240,7 +1545,8 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
     use portico_tenants::documents::{SweepPolicy, sweep};
     let (admin, _, _, file) = app.firm_with_client().await;
     let (other, _, _, other_file) = app.firm_with_client().await;
-    let kept = id_of(&created(firm_upload(&app, &admin, file, "kept.pdf", &pdf("kept"), &[]).await).await);
+    let kept =
+        id_of(&created(firm_upload(&app, &admin, file, "kept.pdf", &pdf("kept"), &[]).await).await);
     created(firm_upload(&app, &other, other_file, "other.pdf", &pdf("other"), &[]).await).await;
     let dir = tenant_dir(&app, admin.tenant_id);
     let old = SystemTime::now() - Duration::from_secs(2 * 60 * 60);
@@ -1248,7 +1554,12 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
         let path = dir.join(name);
         std::fs::write(&path, b"leftover").unwrap();
         if let Some(modified) = modified {
-            std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
         }
     };
     touch("0123456789abcdef0123456789abcdef.blob", Some(old)); // orphan, old
@@ -1259,7 +1570,9 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
 
     let db = app.state.db.tenant(TenantId::from_uuid(admin.tenant_id));
     let tx = db.read().await.unwrap();
-    let report = sweep(&tx, &app.state.blobs, &SweepPolicy::default()).await.unwrap();
+    let report = sweep(&tx, &app.state.blobs, &SweepPolicy::default())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!((report.orphans_removed, report.temps_removed), (1, 1));
     let left = stored_files(&app, admin.tenant_id);
@@ -1269,7 +1582,10 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
     assert!(!left.contains(&".upload-stale".to_owned()));
 
     let tx = db.read().await.unwrap();
-    let policy = SweepPolicy { orphan_min_age: Duration::ZERO, temp_min_age: Duration::from_secs(3600) };
+    let policy = SweepPolicy {
+        orphan_min_age: Duration::ZERO,
+        temp_min_age: Duration::from_secs(3600),
+    };
     let report = sweep(&tx, &app.state.blobs, &policy).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!((report.orphans_removed, report.temps_removed), (1, 0));
@@ -1283,6 +1599,13 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
     ];
     expected.sort();
     assert_eq!(left, expected);
-    assert_eq!(bytes_of(firm_content(&app, &admin, &kept).await).await, pdf("kept"));
-    assert_eq!(stored_files(&app, other.tenant_id).len(), 1, "the other firm is untouched");
+    assert_eq!(
+        bytes_of(firm_content(&app, &admin, &kept).await).await,
+        pdf("kept")
+    );
+    assert_eq!(
+        stored_files(&app, other.tenant_id).len(),
+        1,
+        "the other firm is untouched"
+    );
 }

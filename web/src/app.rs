@@ -166,6 +166,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         firm::documents::routes,
         firm::custom_fields::routes,
         firm::activity::routes,
+        firm::items::routes,
     ];
     let route = firm_pages
         .iter()

@@ -7,7 +7,7 @@ use portico_platform::ids::MemberId;
 use portico_tenants::OnboardedTenant;
 use portico_tenants::contacts::{self, NewContact};
 use portico_tenants::files::{self, FileStatus, NewFile, NewPerson, PersonRole};
-use portico_tenants::items::{self, NewAppointment, SharingRules};
+use portico_tenants::items::{self, NewTask, NewAppointment, SharingRules};
 use portico_tenants::members::{self, NewMember};
 use portico_tenants::options::SHAREABLE_KINDS;
 use portico_tenants::portal_access;
@@ -90,7 +90,7 @@ pub async fn seed(state: &AppState, onboarded: &OnboardedTenant) -> anyhow::Resu
     )
     .await?;
     let due = (Utc::now() + Duration::days(14)).format("%Y-%m-%d").to_string();
-    items::add_task(&tx, &admin, file, "Send us the signed contract", Some(&due), true, &rules, None).await?;
+    items::add_task(&tx, &admin, file, NewTask { title: "Send us the signed contract".into(), due_date: Some(due), shared: true }, &rules, None).await?;
     tx.commit().await?;
     Ok(())
 }

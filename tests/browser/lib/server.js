@@ -37,9 +37,12 @@ export function porticoBinary() {
  * Starts `portico serve` on an OS-chosen loopback port with a fresh SQLite
  * database, mail and document directories in a temporary directory.
  *
- * Resolves to `{ port, operatorToken, dir, baseUrl(slug?), logs(), stop() }`.
+ * `env` adds or overrides `PORTICO_…` variables (e.g. an SMTP transport);
+ * by default mail is written as `.eml` files into `mailDir`.
+ *
+ * Resolves to `{ port, operatorToken, dir, mailDir, baseUrl(slug?), logs(), stop() }`.
  */
-export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}) {
+export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS, env: extraEnv = {} } = {}) {
   const bin = porticoBinary();
   const dir = mkdtempSync(join(tmpdir(), 'portico-browser-'));
   mkdirSync(join(dir, 'mail'), { recursive: true });
@@ -58,6 +61,7 @@ export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}
     PORTICO_MAIL__FILE_DIR: join(dir, 'mail'),
     PORTICO_STORAGE__DIR: join(dir, 'documents'),
     PORTICO_LOG__FORMAT: 'json',
+    ...extraEnv,
   };
 
   const child = spawn(bin, ['serve'], {
@@ -67,8 +71,14 @@ export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}
   });
 
   let output = '';
+  // Never leave a server behind, even when the test process ends abruptly.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const exited = new Promise((resolveExit) => {
-    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+    child.once('exit', (code, signal) => {
+      process.off('exit', killOnExit);
+      resolveExit({ code, signal });
+    });
   });
 
   const port = await new Promise((resolvePort, rejectPort) => {
@@ -116,6 +126,8 @@ export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS } = {}
     port,
     operatorToken,
     dir,
+    /** Where the file mail transport writes `.eml` files (unused with SMTP). */
+    mailDir: join(dir, 'mail'),
     /** `http://localhost:<port>` or `http://<slug>.localhost:<port>`. */
     baseUrl(slug) {
       return slug ? `http://${slug}.localhost:${port}` : `http://localhost:${port}`;

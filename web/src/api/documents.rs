@@ -233,7 +233,11 @@ impl Payload for DocumentUploadBody {
                 ),
                 (
                     "title",
-                    field(None, "string", "Defaults to the file's name (at most 200 characters)"),
+                    field(
+                        None,
+                        "string",
+                        "Defaults to the file's name (at most 200 characters)",
+                    ),
                 ),
                 (
                     "shared",
@@ -320,6 +324,9 @@ impl From<DocumentError> for UploadFailure {
     }
 }
 
+/// Checks an HTML form's `csrf` field (absent: `None`).
+pub(crate) type FormCsrfCheck<'a> = dyn Fn(Option<&str>) -> bool + Sync + 'a;
+
 /// Where an upload goes and who sends it.
 pub(crate) struct UploadTarget<'a> {
     pub tenant: &'a TenantRecord,
@@ -328,7 +335,7 @@ pub(crate) struct UploadTarget<'a> {
     pub file: FileId,
     pub ip: Option<String>,
     /// HTML forms: checks the form's `csrf` field, which must come before `file`.
-    pub form_csrf: Option<&'a (dyn Fn(Option<&str>) -> bool + Sync)>,
+    pub form_csrf: Option<&'a FormCsrfCheck<'a>>,
 }
 
 /// Reads a multipart upload into an encrypted blob and writes its row (see the module comment).
@@ -620,8 +627,7 @@ pub(crate) async fn content_response(
     });
     let disposition = HeaderValue::from_str(&content_disposition(&document.filename))
         .map_err(ApiError::internal)?;
-    let content_type =
-        HeaderValue::from_str(&document.content_type).map_err(ApiError::internal)?;
+    let content_type = HeaderValue::from_str(&document.content_type).map_err(ApiError::internal)?;
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
@@ -630,7 +636,9 @@ pub(crate) async fn content_response(
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::from_bytes_stream(stream));
     if let Ok(length) = HeaderValue::from_str(&document.size_bytes.to_string()) {
-        response.headers_mut().insert(header::CONTENT_LENGTH, length);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, length);
     }
     Ok(response)
 }
@@ -876,8 +884,7 @@ impl PortalDocumentsApi {
         let master = master_key(&state)?;
         let options = crate::firm_options::options(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;
-        let found =
-            documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
+        let found = documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
         tx.commit().await?;
         let download = found?.ok_or_else(ApiError::not_found)?;
         Ok(DocumentContent(content_response(&state, download).await?))

@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_platform::ids::FileId;
 use portico_tenants::activity::{self, ActivityKind, Alerts};
-use portico_tenants::items::{self, Appointment, Author, ItemError, ItemKind, NewAppointment, Note, SharingRules, Task};
+use portico_tenants::items::{self, NewTask, Appointment, Author, ItemError, ItemKind, NewAppointment, Note, SharingRules, Task};
 
 use super::ApiTags;
 use crate::auth::FirmMember;
@@ -323,7 +323,7 @@ impl FirmItemsApi {
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
-        let task = items::add_task(&tx, &ctx.member, file, &body.0.title, body.0.due_date.as_deref(), body.0.shared, &rules, ctx.ip.clone()).await?;
+        let task = items::add_task(&tx, &ctx.member, file, NewTask { title: body.0.title, due_date: body.0.due_date, shared: body.0.shared }, &rules, ctx.ip.clone()).await?;
         if task.shared {
             crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "a task was shared with you").await?;
         }

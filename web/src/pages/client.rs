@@ -11,7 +11,7 @@ use portico_tenants::{items, portal_access};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::firm::{chrome, forbidden_cross_site, not_found};
+use super::firm::{forbidden_cross_site, not_found, portal_chrome};
 use crate::auth::{
     LoginError, client_ip, firm_of, protect_token_page, session_cookie, session_cookie_name,
     sign_in,
@@ -40,7 +40,7 @@ async fn render(
     extra: minijinja::Value,
 ) -> Response {
     let base = minijinja::context! {
-        firm => chrome(state, tenant).await,
+        firm => portal_chrome(state, tenant).await,
         me => ctx.map(|c| c.client.clone()),
         csrf => ctx.map(|c| c.session.csrf_token.clone()),
         section => "home",
@@ -600,8 +600,11 @@ async fn file_page(
     } else {
         tabs.first().and_then(|t| t.get_attr("id").ok()).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     };
-    // DOCUMENTS_SECTION: wired once the documents module provides its section.
-    let documents = minijinja::Value::UNDEFINED;
+    let documents = if tab == "documents" {
+        super::firm::documents::client_file_section(state, ctx, id).await
+    } else {
+        minijinja::Value::UNDEFINED
+    };
     let custom_fields = if tab == "more" { super::firm::custom_fields::client_file_section(state, ctx, id).await } else { minijinja::Value::UNDEFINED };
     render(state, tenant, Some(ctx), "client_file.html", status, minijinja::context! {
         file => shared_file,

@@ -723,6 +723,9 @@ pub(super) async fn file_view(
         .filter(|c| !on_file.contains(&c.id))
         .collect();
     let missing_primary = !file.people.is_empty() && file.primary_client().is_none();
+    let items = super::items::firm_file_section(state, ctx, file.id).await;
+    let documents = super::documents::firm_file_section(state, ctx, file.id).await;
+    let custom_fields = super::custom_fields::firm_file_section(state, ctx, file.id).await;
     render(
         state,
         ctx,
@@ -745,6 +748,9 @@ pub(super) async fn file_view(
             portal => portal,
             portal_error => outcome.portal_error,
             notice => notice(&outcome.done),
+            items => items,
+            documents => documents,
+            custom_fields => custom_fields,
         },
     )
     .await

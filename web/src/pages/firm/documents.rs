@@ -202,7 +202,10 @@ fn refusal_page(state: &AppState, err: &ApiError) -> Response {
     let message = if err.status().is_server_error() {
         err.detail().to_owned()
     } else {
-        format!("{} Go back to the file and try again.", sentence(err.detail()))
+        format!(
+            "{} Go back to the file and try again.",
+            sentence(err.detail())
+        )
     };
     state.templates.error_page(err.status(), &message)
 }
@@ -306,10 +309,8 @@ async fn firm_set_portal(
     }
     .await;
     match result {
-        Ok(document) => {
-            Redirect::see_other(format!("/firm/files/{}#documents", document.file_id))
-                .into_response()
-        }
+        Ok(document) => Redirect::see_other(format!("/firm/files/{}#documents", document.file_id))
+            .into_response(),
         Err(err) => refusal_page(&state, &err),
     }
 }
@@ -357,7 +358,11 @@ async fn client_upload(
 }
 
 #[handler]
-async fn client_download(req: &Request, state: Data<&AppState>, Path(id): Path<String>) -> Response {
+async fn client_download(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
     let ctx = match client(req, &state).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -369,8 +374,7 @@ async fn client_download(req: &Request, state: Data<&AppState>, Path(id): Path<S
     let result = async {
         let master = master_key(&state)?;
         let tx = ctx.db.read().await?;
-        let found =
-            documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
+        let found = documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
         tx.commit().await?;
         let download = found?.ok_or_else(ApiError::not_found)?;
         content_response(&state, download).await
