@@ -49,7 +49,7 @@ use chrono::{DateTime, Utc};
 use portico_platform::crypto::{
     BlobOpener, BlobSealer, CryptoError, DocumentKey, HEADER_LEN, MasterKey, TenantKey,
 };
-use portico_platform::ids::{ContactId, DocumentId, FileId, MemberId, TenantId};
+use portico_platform::ids::{DocumentId, FileId, TenantId};
 use portico_platform::storage::BlobStore;
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
@@ -1380,22 +1380,6 @@ pub async fn sweep(
         tracing::info!(tenant = %tx.tenant_id(), orphans = report.orphans_removed, temps = report.temps_removed, "swept document blobs");
     }
     Ok(report)
-}
-
-/// Reads the row of a document whatever its visibility, for tests and maintenance.
-pub async fn blob_name(tx: &TenantTx, id: DocumentId) -> Result<Option<String>, DbErr> {
-    Ok(row(tx, id).await?.map(|r| r.blob_name))
-}
-
-/// The member ids and contact ids of a document's creator, typed.
-impl Creator {
-    pub fn member_id(&self) -> Option<MemberId> {
-        (self.kind == "member").then(|| MemberId::from_uuid(self.id))
-    }
-
-    pub fn contact_id(&self) -> Option<ContactId> {
-        (self.kind == "client").then(|| ContactId::from_uuid(self.id))
-    }
 }
 
 #[cfg(test)]

@@ -302,6 +302,18 @@ async fn shared_items(
         .into_iter()
         .map(|i| SharedItemView { kind: i.kind, id: i.id, title: i.title, created_at: i.created_at, owner: i.owner })
         .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    for (id, title, created_at, owner) in portico_tenants::documents::shared_documents(tx, member, file).await? {
+        items.push(SharedItemView { kind: "document".into(), id, title, created_at, owner });
+    }
+    for field in portico_tenants::custom_fields::shared_items(tx, member, file).await?.unwrap_or_default() {
+        items.push(SharedItemView {
+            kind: "custom_field".into(),
+            id: field.field_id.as_uuid(),
+            title: field.name,
+            created_at: field.shared_at,
+            owner: field.owner,
+        });
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.created_at));
     Ok(items)
 }
