@@ -12,8 +12,8 @@ use portico_platform::ids::{FileId, MemberId};
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -132,7 +132,9 @@ fn in_scope(tx: &TenantTx, member: &Member) -> Condition {
         .column(portal_file_share::Column::ContactId)
         .from(portal_file_share::Entity)
         .and_where(Expr::col(portal_file_share::Column::TenantId).eq(tx.tenant_id().as_uuid()))
-        .and_where(Expr::col(portal_file_share::Column::MatterId).in_subquery(my_file_ids(tx, member)))
+        .and_where(
+            Expr::col(portal_file_share::Column::MatterId).in_subquery(my_file_ids(tx, member)),
+        )
         .to_owned();
     Condition::any()
         .add(activity::Column::MatterId.in_subquery(my_file_ids(tx, member)))
@@ -156,7 +158,9 @@ pub async fn list(tx: &TenantTx, member: &Member, filter: &Filter) -> Result<Vec
         query = query.filter(activity::Column::Kind.eq(kind.as_str()));
     }
     if let Some(days) = filter.days {
-        query = query.filter(activity::Column::OccurredAt.gte(Utc::now() - Duration::days(days.clamp(1, 365))));
+        query = query.filter(
+            activity::Column::OccurredAt.gte(Utc::now() - Duration::days(days.clamp(1, 365))),
+        );
     }
     let rows = query
         .order_by_desc(activity::Column::OccurredAt)
@@ -229,7 +233,11 @@ pub struct Preferences {
 
 impl Default for Preferences {
     fn default() -> Self {
-        Self { alerts: Alerts::Responsible, nightly_digest: false, activity_seen_at: None }
+        Self {
+            alerts: Alerts::Responsible,
+            nightly_digest: false,
+            activity_seen_at: None,
+        }
     }
 }
 
@@ -247,7 +255,11 @@ pub async fn preferences(tx: &TenantTx, member: MemberId) -> Result<Preferences,
         .unwrap_or_default())
 }
 
-async fn upsert_preferences(tx: &TenantTx, member: MemberId, prefs: &Preferences) -> Result<(), DbErr> {
+async fn upsert_preferences(
+    tx: &TenantTx,
+    member: MemberId,
+    prefs: &Preferences,
+) -> Result<(), DbErr> {
     let existing = member_preferences::Entity::scoped(tx)
         .filter(member_preferences::Column::MemberId.eq(member.as_uuid()))
         .one(tx.conn())
@@ -266,13 +278,21 @@ async fn upsert_preferences(tx: &TenantTx, member: MemberId, prefs: &Preferences
             row.alerts = Set(prefs.alerts.as_str().to_owned());
             row.nightly_digest = Set(prefs.nightly_digest);
             row.activity_seen_at = Set(prefs.activity_seen_at);
-            member_preferences::Entity::insert(row).on_conflict_do_nothing().exec(tx.conn()).await?;
+            member_preferences::Entity::insert(row)
+                .on_conflict_do_nothing()
+                .exec(tx.conn())
+                .await?;
         }
     }
     Ok(())
 }
 
-pub async fn set_preferences(tx: &TenantTx, member: MemberId, alerts: Alerts, nightly_digest: bool) -> Result<Preferences, DbErr> {
+pub async fn set_preferences(
+    tx: &TenantTx,
+    member: MemberId,
+    alerts: Alerts,
+    nightly_digest: bool,
+) -> Result<Preferences, DbErr> {
     let mut prefs = preferences(tx, member).await?;
     prefs.alerts = alerts;
     prefs.nightly_digest = nightly_digest;
@@ -300,7 +320,11 @@ pub async fn mark_seen(tx: &TenantTx, member: MemberId) -> Result<(), DbErr> {
 
 /// Members who want an alert about client activity on `file`, by their preference.
 pub async fn alert_recipients(tx: &TenantTx, file: FileId) -> Result<Vec<Member>, DbErr> {
-    let Some(row) = matter::Entity::scoped(tx).filter(matter::Column::Id.eq(file.as_uuid())).one(tx.conn()).await? else {
+    let Some(row) = matter::Entity::scoped(tx)
+        .filter(matter::Column::Id.eq(file.as_uuid()))
+        .one(tx.conn())
+        .await?
+    else {
         return Ok(Vec::new());
     };
     let assigned: Vec<Uuid> = matter_member::Entity::scoped(tx)

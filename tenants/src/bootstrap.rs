@@ -20,7 +20,10 @@ pub async fn tenant_by_slug(db: &Database, slug: &str) -> Result<Option<TenantRe
 
 /// Job → firm: the registry row for an id.
 #[allow(clippy::disallowed_methods)] // the registry is not tenant-owned
-pub async fn tenant_by_id(db: &Database, id: portico_platform::ids::TenantId) -> Result<Option<TenantRecord>, DbErr> {
+pub async fn tenant_by_id(
+    db: &Database,
+    id: portico_platform::ids::TenantId,
+) -> Result<Option<TenantRecord>, DbErr> {
     let row = tenant::Entity::find()
         .filter(tenant::Column::Id.eq(id.as_uuid()))
         .one(db.unscoped_registry())

@@ -59,11 +59,19 @@ pub struct Author {
 
 async fn author(tx: &TenantTx, kind: &str, id: Uuid) -> Result<Author, DbErr> {
     let name = if kind == "client" {
-        contacts::get(tx, ContactId::from_uuid(id)).await?.map(|c| c.name)
+        contacts::get(tx, ContactId::from_uuid(id))
+            .await?
+            .map(|c| c.name)
     } else {
-        members::get(tx, MemberId::from_uuid(id)).await?.map(|m| m.name)
+        members::get(tx, MemberId::from_uuid(id))
+            .await?
+            .map(|m| m.name)
     };
-    Ok(Author { kind: kind.to_owned(), id, name: name.unwrap_or_else(|| "(removed)".into()) })
+    Ok(Author {
+        kind: kind.to_owned(),
+        id,
+        name: name.unwrap_or_else(|| "(removed)".into()),
+    })
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -138,8 +146,14 @@ impl SharingRules {
     }
 }
 
-async fn accessible_file(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<files::File, ItemError> {
-    files::get(tx, viewer, file).await?.ok_or(ItemError::NotFound)
+async fn accessible_file(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<files::File, ItemError> {
+    files::get(tx, viewer, file)
+        .await?
+        .ok_or(ItemError::NotFound)
 }
 
 fn text(value: &str, field: &str, max: usize) -> Result<String, ItemError> {
@@ -148,7 +162,9 @@ fn text(value: &str, field: &str, max: usize) -> Result<String, ItemError> {
         return Err(ItemError::Invalid(format!("{field} is required")));
     }
     if value.chars().count() > max {
-        return Err(ItemError::Invalid(format!("{field} must be at most {max} characters")));
+        return Err(ItemError::Invalid(format!(
+            "{field} must be at most {max} characters"
+        )));
     }
     Ok(value.to_owned())
 }
@@ -205,22 +221,40 @@ pub async fn add_note(
         rules.check(ItemKind::Note)?;
     }
     let row = insert_note(tx, file, &body, shared, "member", viewer.id.as_uuid()).await?;
-    audit::record(tx, AuditEvent {
-        actor: viewer.actor(),
-        action: "note.created",
-        target_kind: "note",
-        target_id: Some(row.id.to_string()),
-        ip,
-        detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
-    })
+    audit::record(
+        tx,
+        AuditEvent {
+            actor: viewer.actor(),
+            action: "note.created",
+            target_kind: "note",
+            target_id: Some(row.id.to_string()),
+            ip,
+            detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
+        },
+    )
     .await?;
     if shared {
-        activity::record(tx, ActivityKind::MemberActivity, Some(file), &viewer.actor(), "item.shared", format!("shared a note on {}", found.number)).await?;
+        activity::record(
+            tx,
+            ActivityKind::MemberActivity,
+            Some(file),
+            &viewer.actor(),
+            "item.shared",
+            format!("shared a note on {}", found.number),
+        )
+        .await?;
     }
     Ok(note_of(tx, row).await?)
 }
 
-async fn insert_note(tx: &TenantTx, file: FileId, body: &str, shared: bool, by_kind: &str, by: Uuid) -> Result<note::Model, DbErr> {
+async fn insert_note(
+    tx: &TenantTx,
+    file: FileId,
+    body: &str,
+    shared: bool,
+    by_kind: &str,
+    by: Uuid,
+) -> Result<note::Model, DbErr> {
     let now = Utc::now();
     let mut row = note::ActiveModel::new_active(tx);
     row.id = Set(Uuid::now_v7());
@@ -235,8 +269,15 @@ async fn insert_note(tx: &TenantTx, file: FileId, body: &str, shared: bool, by_k
 }
 
 /// Shared notes of a file shared with the client.
-pub async fn client_notes(tx: &TenantTx, client: &Client, file: FileId, rules: &SharingRules) -> Result<Vec<Note>, ItemError> {
-    portal_access::file_for_client(tx, client, file).await?.ok_or(ItemError::NotFound)?;
+pub async fn client_notes(
+    tx: &TenantTx,
+    client: &Client,
+    file: FileId,
+    rules: &SharingRules,
+) -> Result<Vec<Note>, ItemError> {
+    portal_access::file_for_client(tx, client, file)
+        .await?
+        .ok_or(ItemError::NotFound)?;
     if !rules.allows(ItemKind::Note) {
         return Ok(Vec::new());
     }
@@ -254,8 +295,16 @@ pub async fn client_notes(tx: &TenantTx, client: &Client, file: FileId, rules: &
 }
 
 /// A client adds a note: shared at once, attributed to the client, in the firm's activity.
-pub async fn client_add_note(tx: &TenantTx, client: &Client, file: FileId, body: &str, rules: &SharingRules) -> Result<Note, ItemError> {
-    let shared_file = portal_access::file_for_client(tx, client, file).await?.ok_or(ItemError::NotFound)?;
+pub async fn client_add_note(
+    tx: &TenantTx,
+    client: &Client,
+    file: FileId,
+    body: &str,
+    rules: &SharingRules,
+) -> Result<Note, ItemError> {
+    let shared_file = portal_access::file_for_client(tx, client, file)
+        .await?
+        .ok_or(ItemError::NotFound)?;
     rules.check(ItemKind::Note)?;
     let body = text(body, "body", 20_000)?;
     let row = insert_note(tx, file, &body, true, "client", client.contact_id.as_uuid()).await?;
@@ -280,7 +329,10 @@ fn attendees(value: &serde_json::Value) -> Vec<Uuid> {
         serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
         _ => Vec::new(),
     };
-    items.iter().filter_map(|v| v.as_str().and_then(|s| s.parse().ok())).collect()
+    items
+        .iter()
+        .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+        .collect()
 }
 
 async fn appointment_of(tx: &TenantTx, row: appointment::Model) -> Result<Appointment, DbErr> {
@@ -300,10 +352,15 @@ async fn appointment_of(tx: &TenantTx, row: appointment::Model) -> Result<Appoin
 }
 
 fn sees_private(viewer: &Member, row: &appointment::Model) -> bool {
-    row.created_by_id == viewer.id.as_uuid() || attendees(&row.attendee_ids).contains(&viewer.id.as_uuid())
+    row.created_by_id == viewer.id.as_uuid()
+        || attendees(&row.attendee_ids).contains(&viewer.id.as_uuid())
 }
 
-pub async fn appointments(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<Appointment>, ItemError> {
+pub async fn appointments(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<Vec<Appointment>, ItemError> {
     accessible_file(tx, viewer, file).await?;
     let rows = appointment::Entity::scoped(tx)
         .filter(appointment::Column::MatterId.eq(file.as_uuid()))
@@ -311,7 +368,10 @@ pub async fn appointments(tx: &TenantTx, viewer: &Member, file: FileId) -> Resul
         .all(tx.conn())
         .await?;
     let mut out = Vec::new();
-    for row in rows.into_iter().filter(|r| !r.private || sees_private(viewer, r)) {
+    for row in rows
+        .into_iter()
+        .filter(|r| !r.private || sees_private(viewer, r))
+    {
         out.push(appointment_of(tx, row).await?);
     }
     Ok(out)
@@ -339,15 +399,21 @@ pub async fn add_appointment(
     let found = accessible_file(tx, viewer, file).await?;
     let title = text(&new.title, "title", 200)?;
     if new.location.chars().count() > 200 {
-        return Err(ItemError::Invalid("location must be at most 200 characters".into()));
+        return Err(ItemError::Invalid(
+            "location must be at most 200 characters".into(),
+        ));
     }
     if let Some(ends) = new.ends_at
         && ends < new.starts_at
     {
-        return Err(ItemError::Invalid("ends_at must not be before starts_at".into()));
+        return Err(ItemError::Invalid(
+            "ends_at must not be before starts_at".into(),
+        ));
     }
     if new.private && new.shared {
-        return Err(ItemError::Invalid("a private appointment cannot be shown in the Portal".into()));
+        return Err(ItemError::Invalid(
+            "a private appointment cannot be shown in the Portal".into(),
+        ));
     }
     if new.shared {
         require_share_right(viewer, true)?;
@@ -356,7 +422,9 @@ pub async fn add_appointment(
     let members = members::list(tx).await?;
     for id in &new.attendee_ids {
         if !members.iter().any(|m| m.id.as_uuid() == *id) {
-            return Err(ItemError::Invalid(format!("attendee {id} is not a member of the firm")));
+            return Err(ItemError::Invalid(format!(
+                "attendee {id} is not a member of the firm"
+            )));
         }
     }
     let mut row = appointment::ActiveModel::new_active(tx);
@@ -383,13 +451,28 @@ pub async fn add_appointment(
     })
     .await?;
     if new.shared {
-        activity::record(tx, ActivityKind::MemberActivity, Some(file), &viewer.actor(), "item.shared", format!("shared an appointment on {}", found.number)).await?;
+        activity::record(
+            tx,
+            ActivityKind::MemberActivity,
+            Some(file),
+            &viewer.actor(),
+            "item.shared",
+            format!("shared an appointment on {}", found.number),
+        )
+        .await?;
     }
     Ok(appointment_of(tx, row).await?)
 }
 
-pub async fn client_appointments(tx: &TenantTx, client: &Client, file: FileId, rules: &SharingRules) -> Result<Vec<Appointment>, ItemError> {
-    portal_access::file_for_client(tx, client, file).await?.ok_or(ItemError::NotFound)?;
+pub async fn client_appointments(
+    tx: &TenantTx,
+    client: &Client,
+    file: FileId,
+    rules: &SharingRules,
+) -> Result<Vec<Appointment>, ItemError> {
+    portal_access::file_for_client(tx, client, file)
+        .await?
+        .ok_or(ItemError::NotFound)?;
     if !rules.allows(ItemKind::Appointment) {
         return Ok(Vec::new());
     }
@@ -464,7 +547,11 @@ pub async fn add_task(
     rules: &SharingRules,
     ip: Option<String>,
 ) -> Result<Task, ItemError> {
-    let NewTask { title, due_date: due, shared } = new;
+    let NewTask {
+        title,
+        due_date: due,
+        shared,
+    } = new;
     let found = accessible_file(tx, viewer, file).await?;
     let title = text(&title, "title", 200)?;
     let due = due_date(due.as_deref())?;
@@ -485,24 +572,44 @@ pub async fn add_task(
     row.created_at = Set(now);
     row.updated_at = Set(now);
     let row = row.insert(tx.conn()).await?;
-    audit::record(tx, AuditEvent {
-        actor: viewer.actor(),
-        action: "task.created",
-        target_kind: "task",
-        target_id: Some(row.id.to_string()),
-        ip,
-        detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
-    })
+    audit::record(
+        tx,
+        AuditEvent {
+            actor: viewer.actor(),
+            action: "task.created",
+            target_kind: "task",
+            target_id: Some(row.id.to_string()),
+            ip,
+            detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
+        },
+    )
     .await?;
     if shared {
-        activity::record(tx, ActivityKind::MemberActivity, Some(file), &viewer.actor(), "item.shared", format!("shared a task on {}", found.number)).await?;
+        activity::record(
+            tx,
+            ActivityKind::MemberActivity,
+            Some(file),
+            &viewer.actor(),
+            "item.shared",
+            format!("shared a task on {}", found.number),
+        )
+        .await?;
     }
     Ok(task_of(tx, row).await?)
 }
 
 /// Marks a task done or not done.
-pub async fn set_task_done(tx: &TenantTx, viewer: &Member, id: Uuid, done: bool) -> Result<Task, ItemError> {
-    let row = task::Entity::scoped(tx).filter(task::Column::Id.eq(id)).one(tx.conn()).await?.ok_or(ItemError::NotFound)?;
+pub async fn set_task_done(
+    tx: &TenantTx,
+    viewer: &Member,
+    id: Uuid,
+    done: bool,
+) -> Result<Task, ItemError> {
+    let row = task::Entity::scoped(tx)
+        .filter(task::Column::Id.eq(id))
+        .one(tx.conn())
+        .await?
+        .ok_or(ItemError::NotFound)?;
     accessible_file(tx, viewer, FileId::from_uuid(row.matter_id)).await?;
     let mut change: task::ActiveModel = row.into();
     change.done = Set(done);
@@ -511,8 +618,15 @@ pub async fn set_task_done(tx: &TenantTx, viewer: &Member, id: Uuid, done: bool)
     Ok(task_of(tx, row).await?)
 }
 
-pub async fn client_tasks(tx: &TenantTx, client: &Client, file: FileId, rules: &SharingRules) -> Result<Vec<Task>, ItemError> {
-    portal_access::file_for_client(tx, client, file).await?.ok_or(ItemError::NotFound)?;
+pub async fn client_tasks(
+    tx: &TenantTx,
+    client: &Client,
+    file: FileId,
+    rules: &SharingRules,
+) -> Result<Vec<Task>, ItemError> {
+    portal_access::file_for_client(tx, client, file)
+        .await?
+        .ok_or(ItemError::NotFound)?;
     if !rules.allows(ItemKind::Task) {
         return Ok(Vec::new());
     }
@@ -544,16 +658,29 @@ pub async fn set_shared(
     ip: Option<String>,
 ) -> Result<FileId, ItemError> {
     let file = match kind {
-        ItemKind::Note => note::Entity::scoped(tx).filter(note::Column::Id.eq(id)).one(tx.conn()).await?.map(|r| r.matter_id),
-        ItemKind::Task => task::Entity::scoped(tx).filter(task::Column::Id.eq(id)).one(tx.conn()).await?.map(|r| r.matter_id),
+        ItemKind::Note => note::Entity::scoped(tx)
+            .filter(note::Column::Id.eq(id))
+            .one(tx.conn())
+            .await?
+            .map(|r| r.matter_id),
+        ItemKind::Task => task::Entity::scoped(tx)
+            .filter(task::Column::Id.eq(id))
+            .one(tx.conn())
+            .await?
+            .map(|r| r.matter_id),
         ItemKind::Appointment => {
-            let row = appointment::Entity::scoped(tx).filter(appointment::Column::Id.eq(id)).one(tx.conn()).await?;
+            let row = appointment::Entity::scoped(tx)
+                .filter(appointment::Column::Id.eq(id))
+                .one(tx.conn())
+                .await?;
             if let Some(row) = &row {
                 if row.private && !sees_private(viewer, row) {
                     return Err(ItemError::NotFound);
                 }
                 if row.private && shared {
-                    return Err(ItemError::Invalid("a private appointment cannot be shown in the Portal".into()));
+                    return Err(ItemError::Invalid(
+                        "a private appointment cannot be shown in the Portal".into(),
+                    ));
                 }
             }
             row.map(|r| r.matter_id)
@@ -567,10 +694,18 @@ pub async fn set_shared(
     }
     match kind {
         ItemKind::Note => {
-            note::Entity::scoped_update(tx).col_expr(note::Column::Shared, Expr::value(shared)).filter(note::Column::Id.eq(id)).exec(tx.conn()).await?;
+            note::Entity::scoped_update(tx)
+                .col_expr(note::Column::Shared, Expr::value(shared))
+                .filter(note::Column::Id.eq(id))
+                .exec(tx.conn())
+                .await?;
         }
         ItemKind::Task => {
-            task::Entity::scoped_update(tx).col_expr(task::Column::Shared, Expr::value(shared)).filter(task::Column::Id.eq(id)).exec(tx.conn()).await?;
+            task::Entity::scoped_update(tx)
+                .col_expr(task::Column::Shared, Expr::value(shared))
+                .filter(task::Column::Id.eq(id))
+                .exec(tx.conn())
+                .await?;
         }
         ItemKind::Appointment => {
             appointment::Entity::scoped_update(tx)
@@ -580,15 +715,22 @@ pub async fn set_shared(
                 .await?;
         }
     }
-    let action = if shared { "item.shared" } else { "item.unshared" };
-    audit::record(tx, AuditEvent {
-        actor: viewer.actor(),
-        action,
-        target_kind: kind.as_str(),
-        target_id: Some(id.to_string()),
-        ip,
-        detail: Some(serde_json::json!({"file": found.number})),
-    })
+    let action = if shared {
+        "item.shared"
+    } else {
+        "item.unshared"
+    };
+    audit::record(
+        tx,
+        AuditEvent {
+            actor: viewer.actor(),
+            action,
+            target_kind: kind.as_str(),
+            target_id: Some(id.to_string()),
+            ip,
+            detail: Some(serde_json::json!({"file": found.number})),
+        },
+    )
     .await?;
     activity::record(
         tx,
@@ -596,7 +738,16 @@ pub async fn set_shared(
         Some(file),
         &viewer.actor(),
         action,
-        format!("{} a {} on {}", if shared { "shared" } else { "removed from the Portal" }, kind.as_str(), found.number),
+        format!(
+            "{} a {} on {}",
+            if shared {
+                "shared"
+            } else {
+                "removed from the Portal"
+            },
+            kind.as_str(),
+            found.number
+        ),
     )
     .await?;
     Ok(file)
@@ -614,16 +765,50 @@ pub struct SharedItem {
 
 /// Notes, appointments and tasks of a file marked shared (documents and custom fields are
 /// added by their own modules), whether or not the file itself is shared.
-pub async fn shared_items(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<SharedItem>, ItemError> {
+pub async fn shared_items(
+    tx: &TenantTx,
+    viewer: &Member,
+    file: FileId,
+) -> Result<Vec<SharedItem>, ItemError> {
     let mut out = Vec::new();
-    for n in notes(tx, viewer, file).await?.into_iter().filter(|n| n.shared) {
-        out.push(SharedItem { kind: "note".into(), id: n.id, title: n.body.chars().take(60).collect(), created_at: n.created_at, owner: n.created_by.name });
+    for n in notes(tx, viewer, file)
+        .await?
+        .into_iter()
+        .filter(|n| n.shared)
+    {
+        out.push(SharedItem {
+            kind: "note".into(),
+            id: n.id,
+            title: n.body.chars().take(60).collect(),
+            created_at: n.created_at,
+            owner: n.created_by.name,
+        });
     }
-    for a in appointments(tx, viewer, file).await?.into_iter().filter(|a| a.shared) {
-        out.push(SharedItem { kind: "appointment".into(), id: a.id, title: a.title, created_at: a.created_at, owner: a.created_by.name });
+    for a in appointments(tx, viewer, file)
+        .await?
+        .into_iter()
+        .filter(|a| a.shared)
+    {
+        out.push(SharedItem {
+            kind: "appointment".into(),
+            id: a.id,
+            title: a.title,
+            created_at: a.created_at,
+            owner: a.created_by.name,
+        });
     }
-    for t in tasks(tx, viewer, file).await?.into_iter().filter(|t| t.shared) {
-        out.push(SharedItem { kind: "task".into(), id: t.id, title: t.title, created_at: t.created_at, owner: t.created_by.name });
+    for t in tasks(tx, viewer, file)
+        .await?
+        .into_iter()
+        .filter(|t| t.shared)
+    {
+        out.push(SharedItem {
+            kind: "task".into(),
+            id: t.id,
+            title: t.title,
+            created_at: t.created_at,
+            owner: t.created_by.name,
+        });
     }
     Ok(out)
 }

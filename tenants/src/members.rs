@@ -447,9 +447,16 @@ fn required_text(value: &str, field: &str, max: usize) -> Result<String, MemberE
 }
 
 /// Sets a member's password directly (used to seed the demo firm; people use the setup link).
-pub async fn set_password_hash(tx: &TenantTx, id: MemberId, password_hash: String) -> Result<(), DbErr> {
+pub async fn set_password_hash(
+    tx: &TenantTx,
+    id: MemberId,
+    password_hash: String,
+) -> Result<(), DbErr> {
     member::Entity::scoped_update(tx)
-        .col_expr(member::Column::PasswordHash, Expr::value(Some(password_hash)))
+        .col_expr(
+            member::Column::PasswordHash,
+            Expr::value(Some(password_hash)),
+        )
         .col_expr(member::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(member::Column::Id.eq(id.as_uuid()))
         .exec(tx.conn())

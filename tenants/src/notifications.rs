@@ -7,11 +7,16 @@ use portico_platform::ids::{ContactId, FileId, MemberId, TenantId};
 use portico_platform::mail::{self, EnqueueError, OutgoingEmail};
 use portico_platform::{Database, SystemJob, TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr,
+};
 use uuid::Uuid;
 
 use crate::activity::{self, ActivityKind};
-use crate::entity::{client_notice, digest_run, member_preferences, portal_account, portal_file_share};
+use crate::entity::{
+    client_notice, digest_run, member_preferences, portal_account, portal_file_share,
+};
 use crate::members;
 use crate::portal_access::Client;
 
@@ -23,7 +28,14 @@ fn enqueue_err(err: EnqueueError) -> DbErr {
 }
 
 /// Emails the members whose alert preference covers `file` that `client` added `what`.
-pub async fn alert_members(tx: &TenantTx, file: FileId, file_label: &str, client: &Client, what: &str, portal_url: &str) -> Result<usize, DbErr> {
+pub async fn alert_members(
+    tx: &TenantTx,
+    file: FileId,
+    file_label: &str,
+    client: &Client,
+    what: &str,
+    portal_url: &str,
+) -> Result<usize, DbErr> {
     let recipients = activity::alert_recipients(tx, file).await?;
     for member in &recipients {
         mail::enqueue(
@@ -47,7 +59,11 @@ pub async fn alert_members(tx: &TenantTx, file: FileId, file_label: &str, client
 }
 
 /// Queues a notice for every client who can see `file` (active account, file shared).
-pub async fn queue_client_notices(tx: &TenantTx, file: FileId, summary: &str) -> Result<usize, DbErr> {
+pub async fn queue_client_notices(
+    tx: &TenantTx,
+    file: FileId,
+    summary: &str,
+) -> Result<usize, DbErr> {
     let shares = portal_file_share::Entity::scoped(tx)
         .filter(portal_file_share::Column::MatterId.eq(file.as_uuid()))
         .all(tx.conn())
@@ -69,8 +85,17 @@ pub async fn queue_client_notices(tx: &TenantTx, file: FileId, summary: &str) ->
 }
 
 /// [`queue_client_notices`] when the firm asked for client notifications.
-pub async fn queue_client_notices_if(tx: &TenantTx, enabled: bool, file: FileId, summary: &str) -> Result<usize, DbErr> {
-    if enabled { queue_client_notices(tx, file, summary).await } else { Ok(0) }
+pub async fn queue_client_notices_if(
+    tx: &TenantTx,
+    enabled: bool,
+    file: FileId,
+    summary: &str,
+) -> Result<usize, DbErr> {
+    if enabled {
+        queue_client_notices(tx, file, summary).await
+    } else {
+        Ok(0)
+    }
 }
 
 pub async fn queue_notice(tx: &TenantTx, contact: ContactId, summary: &str) -> Result<(), DbErr> {
@@ -93,7 +118,10 @@ pub struct FirmForJob {
 /// Clients with pending notices whose last notice email is older than `gap` (or who never got
 /// one), across firms. One batch per client.
 #[allow(clippy::disallowed_methods)] // named cross-firm job, guarded by its RLS clause
-pub async fn due_notice_batches(db: &Database, gap: Duration) -> Result<Vec<(TenantId, ContactId)>, DbErr> {
+pub async fn due_notice_batches(
+    db: &Database,
+    gap: Duration,
+) -> Result<Vec<(TenantId, ContactId)>, DbErr> {
     let tx = db.system_job(SystemJob::Notifications).await?;
     let pending = client_notice::Entity::find()
         .filter(client_notice::Column::SentAt.is_null())
@@ -103,7 +131,10 @@ pub async fn due_notice_batches(db: &Database, gap: Duration) -> Result<Vec<(Ten
     let mut due = Vec::new();
     let cutoff = Utc::now() - gap;
     for row in pending {
-        let key = (TenantId::from_uuid(row.tenant_id), ContactId::from_uuid(row.contact_id));
+        let key = (
+            TenantId::from_uuid(row.tenant_id),
+            ContactId::from_uuid(row.contact_id),
+        );
         if due.contains(&key) {
             continue;
         }
@@ -125,7 +156,11 @@ pub async fn due_notice_batches(db: &Database, gap: Duration) -> Result<Vec<(Ten
 
 /// Sends one client's pending notices as one email (inside the firm's transaction). Returns
 /// whether an email was queued.
-pub async fn send_notice_batch(tx: &TenantTx, contact: ContactId, firm: &FirmForJob) -> Result<bool, DbErr> {
+pub async fn send_notice_batch(
+    tx: &TenantTx,
+    contact: ContactId,
+    firm: &FirmForJob,
+) -> Result<bool, DbErr> {
     let pending = client_notice::Entity::scoped(tx)
         .filter(client_notice::Column::ContactId.eq(contact.as_uuid()))
         .filter(client_notice::Column::SentAt.is_null())
@@ -150,8 +185,13 @@ pub async fn send_notice_batch(tx: &TenantTx, contact: ContactId, firm: &FirmFor
         .filter(portal_account::Column::Status.eq("active"))
         .one(tx.conn())
         .await?;
-    let Some(account) = account else { return Ok(false) };
-    let lines: Vec<String> = pending.iter().map(|p| format!("  - {}", p.summary)).collect();
+    let Some(account) = account else {
+        return Ok(false);
+    };
+    let lines: Vec<String> = pending
+        .iter()
+        .map(|p| format!("  - {}", p.summary))
+        .collect();
     mail::enqueue(
         tx,
         OutgoingEmail {
@@ -180,15 +220,30 @@ pub async fn digest_subscribers(db: &Database) -> Result<Vec<(TenantId, MemberId
         .all(tx.conn())
         .await?;
     tx.commit().await?;
-    Ok(rows.into_iter().map(|r| (TenantId::from_uuid(r.tenant_id), MemberId::from_uuid(r.member_id))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                TenantId::from_uuid(r.tenant_id),
+                MemberId::from_uuid(r.member_id),
+            )
+        })
+        .collect())
 }
 
 /// Produces the digest of `day` for one member: files clients changed that day on the member's
 /// files. The `digest_run` row is inserted first in the same transaction, so a member gets at
 /// most one digest per day, even across restarts and several nodes. Returns whether an email
 /// was queued (no client changes: no email, but the day still counts as done).
-pub async fn send_digest(tx: &TenantTx, member_id: MemberId, day: NaiveDate, firm: &FirmForJob) -> Result<bool, DbErr> {
-    let Some(member) = members::get(tx, member_id).await? else { return Ok(false) };
+pub async fn send_digest(
+    tx: &TenantTx,
+    member_id: MemberId,
+    day: NaiveDate,
+    firm: &FirmForJob,
+) -> Result<bool, DbErr> {
+    let Some(member) = members::get(tx, member_id).await? else {
+        return Ok(false);
+    };
     if !member.active {
         return Ok(false);
     }
@@ -198,12 +253,26 @@ pub async fn send_digest(tx: &TenantTx, member_id: MemberId, day: NaiveDate, fir
     run.created_at = Set(Utc::now());
     match run.insert(tx.conn()).await {
         Ok(_) => {}
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => return Ok(false),
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Ok(false);
+        }
         Err(err) => return Err(err),
     }
-    let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now);
+    let start = day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(Utc::now);
     let end = start + Duration::days(1);
-    let entries = activity::list(tx, &member, &activity::Filter { kind: Some(ActivityKind::ClientActivity), days: Some(2), limit: 500 }).await?;
+    let entries = activity::list(
+        tx,
+        &member,
+        &activity::Filter {
+            kind: Some(ActivityKind::ClientActivity),
+            days: Some(2),
+            limit: 500,
+        },
+    )
+    .await?;
     let mut files: Vec<String> = entries
         .iter()
         .filter(|e| e.occurred_at >= start && e.occurred_at < end)

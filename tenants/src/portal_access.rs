@@ -545,8 +545,15 @@ async fn record(
     ip: &Option<String>,
     detail: serde_json::Value,
 ) -> Result<(), DbErr> {
-    let file = detail.get("file_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()).map(FileId::from_uuid);
-    let name = contacts::get(tx, contact).await?.map(|c| c.name).unwrap_or_default();
+    let file = detail
+        .get("file_id")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse().ok())
+        .map(FileId::from_uuid);
+    let name = contacts::get(tx, contact)
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_default();
     let summary = match action {
         "portal.invited" => format!("invited {name} to the Portal"),
         "portal.invitation_resent" => format!("resent {name}'s Portal invitation"),
@@ -555,7 +562,15 @@ async fn record(
         "portal.file_unshared" => format!("stopped sharing a file with {name}"),
         other => format!("{other} ({name})"),
     };
-    activity::record(tx, ActivityKind::MemberActivity, file, &viewer.actor(), action, summary).await?;
+    activity::record(
+        tx,
+        ActivityKind::MemberActivity,
+        file,
+        &viewer.actor(),
+        action,
+        summary,
+    )
+    .await?;
     audit::record(
         tx,
         AuditEvent {
@@ -1277,8 +1292,14 @@ pub async fn seed_active_account(
     let now = Utc::now();
     portal_account::Entity::scoped_update(tx)
         .col_expr(portal_account::Column::Status, Expr::value("active"))
-        .col_expr(portal_account::Column::PasswordHash, Expr::value(Some(password_hash)))
-        .col_expr(portal_account::Column::TermsAcceptedAt, Expr::value(Some(now)))
+        .col_expr(
+            portal_account::Column::PasswordHash,
+            Expr::value(Some(password_hash)),
+        )
+        .col_expr(
+            portal_account::Column::TermsAcceptedAt,
+            Expr::value(Some(now)),
+        )
         .filter(portal_account::Column::Id.eq(id))
         .exec(tx.conn())
         .await?;

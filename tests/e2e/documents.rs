@@ -396,6 +396,29 @@ async fn member_and_client_round_trip(app: TestApp) {
     assert_eq!(listed.len(), 5);
     assert_eq!(listed[0]["id"], mine_id.as_str(), "newest first");
     assert_eq!(listed[0]["created_by"]["id"], contact.to_string());
+    // The API description documents the upload as multipart and the download as binary.
+    let spec: Value = app
+        .http
+        .get(app.operator_url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for side in ["firm", "portal"] {
+        let upload = &spec["paths"][format!("/{side}/files/{{id}}/documents")]["post"];
+        assert!(
+            upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["file"]
+                .is_object(),
+            "{side}: {upload}"
+        );
+        let download = &spec["paths"][format!("/{side}/documents/{{id}}/content")]["get"];
+        assert!(
+            download["responses"]["200"]["content"]["application/octet-stream"].is_object(),
+            "{side}: {download}"
+        );
+    }
     let one = app
         .firm_api(&admin, Method::GET, &format!("/documents/{big_id}"))
         .send()
@@ -1448,6 +1471,36 @@ async fn html_forms_upload_share_and_download(app: TestApp) {
         format!("/files/{file}?tab=documents&done=document").as_str()
     );
     assert_eq!(firm_list(&app, &admin, file).await.len(), 2);
+
+    // The file pages show the sections.
+    let page = admin
+        .client
+        .get(app.firm_url(&admin.slug, &format!("/firm/files/{file}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/firm/documents/{id}/download")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("action=\"/firm/files/{file}/documents\"")));
+    let page = client
+        .client
+        .get(app.firm_url(&client.slug, &format!("/files/{file}?tab=documents")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/documents/{id}/download")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("action=\"/files/{file}/documents\"")));
 
     // The sections the file pages include.
     let state = &app.state;

@@ -123,7 +123,9 @@ impl Application {
             worker,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let jobs_task = worker.is_some().then(|| tokio::spawn(crate::notify::run_jobs(state.clone(), stop_rx.clone())));
+        let jobs_task = worker
+            .is_some()
+            .then(|| tokio::spawn(crate::notify::run_jobs(state.clone(), stop_rx.clone())));
         let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
         let drain = Duration::from_millis(state.settings.server.shutdown_drain_ms);

@@ -83,6 +83,8 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let settings = Settings::load(config.as_deref())?;
+            // Documents cannot be stored or read without the master key: refuse to start.
+            portico_platform::crypto::MasterKey::from_settings(&settings.storage)?;
             telemetry::init(&settings.log);
             if settings.database.migrate_on_start {
                 migrate(&settings).await?;
@@ -254,6 +256,15 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
         settings.platform.operator_token =
             SecretString::from(RawToken::generate().reveal().to_owned());
     }
+    // The demo keeps a generated master key next to its data so documents survive restarts.
+    let data_dir = settings
+        .storage
+        .dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| "data".into());
+    portico_platform::crypto::ensure_demo_master_key(&mut settings.storage, &data_dir)
+        .context("preparing the demo's document key")?;
     migrate(&settings).await?;
     let app = Application::build(
         settings,
@@ -278,7 +289,9 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
         .await
     {
         Ok(onboarded) => {
-            crate::demo::seed(&state, &onboarded).await.context("seeding the demo firm")?;
+            crate::demo::seed(&state, &onboarded)
+                .await
+                .context("seeding the demo firm")?;
             true
         }
         Err(RegistryError::SlugTaken(_)) => false,
@@ -298,10 +311,22 @@ async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::
     writeln!(out, "  Demo firm portal:  {portal}/")?;
     writeln!(out, "  Firm workspace:    {portal}/firm")?;
     writeln!(out, "  Outgoing mail:     {portal}/dev/mail")?;
-    writeln!(out, "  Firm sign-in:      {portal}/firm/login  {DEMO_ADMIN} / {}", crate::demo::MEMBER_PASSWORD)?;
-    writeln!(out, "  Client sign-in:    {portal}/  {} / {}", crate::demo::CLIENT_EMAIL, crate::demo::CLIENT_PASSWORD)?;
+    writeln!(
+        out,
+        "  Firm sign-in:      {portal}/firm/login  {DEMO_ADMIN} / {}",
+        crate::demo::MEMBER_PASSWORD
+    )?;
+    writeln!(
+        out,
+        "  Client sign-in:    {portal}/  {} / {}",
+        crate::demo::CLIENT_EMAIL,
+        crate::demo::CLIENT_PASSWORD
+    )?;
     if !seeded {
-        writeln!(out, "  (the demo firm already existed in ./data; delete ./data for a fresh one)")?;
+        writeln!(
+            out,
+            "  (the demo firm already existed in ./data; delete ./data for a fresh one)"
+        )?;
     }
     out.flush()?;
     app.run_until_stopped(shutdown_signal()).await?;

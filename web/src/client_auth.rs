@@ -43,7 +43,15 @@ impl AccountKind for Clients {
 
     async fn signed_in(tx: &TenantTx, client: &Client, ip: Option<String>) -> Result<(), DbErr> {
         portal_access::record_login(tx, client).await?;
-        activity::record(tx, ActivityKind::ClientLogin, None, &client.actor(), "client.signed_in", "signed in to the Client Portal").await?;
+        activity::record(
+            tx,
+            ActivityKind::ClientLogin,
+            None,
+            &client.actor(),
+            "client.signed_in",
+            "signed in to the Client Portal",
+        )
+        .await?;
         audit::record(
             tx,
             AuditEvent {

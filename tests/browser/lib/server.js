@@ -35,7 +35,8 @@ export function porticoBinary() {
 
 /**
  * Starts `portico serve` on an OS-chosen loopback port with a fresh SQLite
- * database, mail and document directories in a temporary directory.
+ * database, mail and document directories in a temporary directory, and a
+ * random storage master key (documents can be uploaded and downloaded).
  *
  * `env` adds or overrides `PORTICO_…` variables (e.g. an SMTP transport);
  * by default mail is written as `.eml` files into `mailDir`.
@@ -60,6 +61,8 @@ export async function startServer({ startupTimeoutMs = STARTUP_TIMEOUT_MS, env: 
     PORTICO_MAIL__TRANSPORT: 'file',
     PORTICO_MAIL__FILE_DIR: join(dir, 'mail'),
     PORTICO_STORAGE__DIR: join(dir, 'documents'),
+    // Stored documents are encrypted under this key; a fresh one per server.
+    PORTICO_STORAGE__MASTER_KEY: randomBytes(32).toString('base64'),
     PORTICO_LOG__FORMAT: 'json',
     ...extraEnv,
   };

@@ -277,8 +277,13 @@ impl FirmPortalApi {
         .await?;
         if body.0.shared {
             let summary = format!("a file was shared with you ({})", firm.firm_name);
-            portico_tenants::notifications::queue_client_notices_if(&tx, firm.options.notify_client_on_share, file, &summary)
-                .await?;
+            portico_tenants::notifications::queue_client_notices_if(
+                &tx,
+                firm.options.notify_client_on_share,
+                file,
+                &summary,
+            )
+            .await?;
         }
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
         let shared_items = shared_items(&tx, &ctx.member, file).await?;
@@ -300,12 +305,29 @@ async fn shared_items(
     let mut items: Vec<SharedItemView> = portico_tenants::items::shared_items(tx, member, file)
         .await?
         .into_iter()
-        .map(|i| SharedItemView { kind: i.kind, id: i.id, title: i.title, created_at: i.created_at, owner: i.owner })
+        .map(|i| SharedItemView {
+            kind: i.kind,
+            id: i.id,
+            title: i.title,
+            created_at: i.created_at,
+            owner: i.owner,
+        })
         .collect();
-    for (id, title, created_at, owner) in portico_tenants::documents::shared_documents(tx, member, file).await? {
-        items.push(SharedItemView { kind: "document".into(), id, title, created_at, owner });
+    for (id, title, created_at, owner) in
+        portico_tenants::documents::shared_documents(tx, member, file).await?
+    {
+        items.push(SharedItemView {
+            kind: "document".into(),
+            id,
+            title,
+            created_at,
+            owner,
+        });
     }
-    for field in portico_tenants::custom_fields::shared_items(tx, member, file).await?.unwrap_or_default() {
+    for field in portico_tenants::custom_fields::shared_items(tx, member, file)
+        .await?
+        .unwrap_or_default()
+    {
         items.push(SharedItemView {
             kind: "custom_field".into(),
             id: field.field_id.as_uuid(),

@@ -8,7 +8,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_platform::ids::FileId;
 use portico_tenants::activity::{self, ActivityKind, Alerts};
-use portico_tenants::items::{self, NewTask, Appointment, Author, ItemError, ItemKind, NewAppointment, Note, SharingRules, Task};
+use portico_tenants::items::{
+    self, Appointment, Author, ItemError, ItemKind, NewAppointment, NewTask, Note, SharingRules,
+    Task,
+};
 
 use super::ApiTags;
 use crate::auth::FirmMember;
@@ -37,7 +40,11 @@ pub struct AuthorView {
 
 impl From<Author> for AuthorView {
     fn from(a: Author) -> Self {
-        Self { kind: a.kind, id: a.id, name: a.name }
+        Self {
+            kind: a.kind,
+            id: a.id,
+            name: a.name,
+        }
     }
 }
 
@@ -53,7 +60,14 @@ pub struct NoteView {
 
 impl From<Note> for NoteView {
     fn from(n: Note) -> Self {
-        Self { id: n.id, file_id: n.file_id, body: n.body, shared: n.shared, created_by: n.created_by.into(), created_at: n.created_at }
+        Self {
+            id: n.id,
+            file_id: n.file_id,
+            body: n.body,
+            shared: n.shared,
+            created_by: n.created_by.into(),
+            created_at: n.created_at,
+        }
     }
 }
 
@@ -236,8 +250,16 @@ fn item_id(raw: &str) -> ApiResult<uuid::Uuid> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
-pub async fn sharing_rules(state: &AppState, tenant: &portico_tenants::TenantRecord) -> SharingRules {
-    SharingRules { shareable_kinds: crate::firm_options::options(state, tenant).await.shareable_kinds.clone() }
+pub async fn sharing_rules(
+    state: &AppState,
+    tenant: &portico_tenants::TenantRecord,
+) -> SharingRules {
+    SharingRules {
+        shareable_kinds: crate::firm_options::options(state, tenant)
+            .await
+            .shareable_kinds
+            .clone(),
+    }
 }
 
 pub struct FirmItemsApi;
@@ -256,14 +278,36 @@ impl FirmItemsApi {
 
     /// Add a note
     #[oai(path = "/files/:id/notes", method = "post")]
-    async fn add_note(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<NewNoteBody>) -> ApiResult<CreatedNote> {
+    async fn add_note(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<NewNoteBody>,
+    ) -> ApiResult<CreatedNote> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
-        let note = items::add_note(&tx, &ctx.member, file, &body.0.body, body.0.shared, &rules, ctx.ip.clone()).await?;
+        let note = items::add_note(
+            &tx,
+            &ctx.member,
+            file,
+            &body.0.body,
+            body.0.shared,
+            &rules,
+            ctx.ip.clone(),
+        )
+        .await?;
         if note.shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "a note was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "a note was shared with you",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(CreatedNote::Created(Json(note.into())))
@@ -273,7 +317,11 @@ impl FirmItemsApi {
     ///
     /// Private appointments appear only to their creator and attendees.
     #[oai(path = "/files/:id/appointments", method = "get")]
-    async fn appointments(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<Vec<AppointmentView>>> {
+    async fn appointments(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<AppointmentView>>> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let list = items::appointments(&tx, &ctx.member, file_id(&id.0)?).await?;
@@ -283,7 +331,13 @@ impl FirmItemsApi {
 
     /// Add an appointment
     #[oai(path = "/files/:id/appointments", method = "post")]
-    async fn add_appointment(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<NewAppointmentBody>) -> ApiResult<CreatedAppointment> {
+    async fn add_appointment(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<NewAppointmentBody>,
+    ) -> ApiResult<CreatedAppointment> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let b = body.0;
@@ -298,9 +352,17 @@ impl FirmItemsApi {
         };
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
-        let appointment = items::add_appointment(&tx, &ctx.member, file, new, &rules, ctx.ip.clone()).await?;
+        let appointment =
+            items::add_appointment(&tx, &ctx.member, file, new, &rules, ctx.ip.clone()).await?;
         if appointment.shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "an appointment was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "an appointment was shared with you",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(CreatedAppointment::Created(Json(appointment.into())))
@@ -318,14 +380,39 @@ impl FirmItemsApi {
 
     /// Add a task
     #[oai(path = "/files/:id/tasks", method = "post")]
-    async fn add_task(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<NewTaskBody>) -> ApiResult<CreatedTask> {
+    async fn add_task(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<NewTaskBody>,
+    ) -> ApiResult<CreatedTask> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
-        let task = items::add_task(&tx, &ctx.member, file, NewTask { title: body.0.title, due_date: body.0.due_date, shared: body.0.shared }, &rules, ctx.ip.clone()).await?;
+        let task = items::add_task(
+            &tx,
+            &ctx.member,
+            file,
+            NewTask {
+                title: body.0.title,
+                due_date: body.0.due_date,
+                shared: body.0.shared,
+            },
+            &rules,
+            ctx.ip.clone(),
+        )
+        .await?;
         if task.shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "a task was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "a task was shared with you",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(CreatedTask::Created(Json(task.into())))
@@ -333,7 +420,12 @@ impl FirmItemsApi {
 
     /// Mark a task done (or not)
     #[oai(path = "/tasks/:id", method = "patch")]
-    async fn patch_task(&self, auth: FirmMember, id: Path<String>, body: Json<TaskPatch>) -> ApiResult<Json<TaskView>> {
+    async fn patch_task(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<TaskPatch>,
+    ) -> ApiResult<Json<TaskView>> {
         let ctx = auth.0;
         let tx = ctx.db.write().await?;
         let task = items::set_task_done(&tx, &ctx.member, item_id(&id.0)?, body.0.done).await?;
@@ -343,19 +435,37 @@ impl FirmItemsApi {
 
     /// Show a note in the Portal, or remove it
     #[oai(path = "/notes/:id/portal", method = "put")]
-    async fn share_note(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<SharedBody>) -> ApiResult<Json<SharedView>> {
+    async fn share_note(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<SharedBody>,
+    ) -> ApiResult<Json<SharedView>> {
         share(&state, auth, ItemKind::Note, &id.0, body.0.shared).await
     }
 
     /// Show an appointment in the Portal, or remove it
     #[oai(path = "/appointments/:id/portal", method = "put")]
-    async fn share_appointment(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<SharedBody>) -> ApiResult<Json<SharedView>> {
+    async fn share_appointment(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<SharedBody>,
+    ) -> ApiResult<Json<SharedView>> {
         share(&state, auth, ItemKind::Appointment, &id.0, body.0.shared).await
     }
 
     /// Show a task in the Portal, or remove it
     #[oai(path = "/tasks/:id/portal", method = "put")]
-    async fn share_task(&self, state: Data<&AppState>, auth: FirmMember, id: Path<String>, body: Json<SharedBody>) -> ApiResult<Json<SharedView>> {
+    async fn share_task(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+        body: Json<SharedBody>,
+    ) -> ApiResult<Json<SharedView>> {
         share(&state, auth, ItemKind::Task, &id.0, body.0.shared).await
     }
 
@@ -373,7 +483,9 @@ impl FirmItemsApi {
         let kind = match kind.0.as_deref().filter(|k| !k.is_empty()) {
             None => None,
             Some(k) => Some(ActivityKind::parse(k).ok_or_else(|| {
-                ApiError::unprocessable("kind must be client_activity, client_logins or member_activity")
+                ApiError::unprocessable(
+                    "kind must be client_activity, client_logins or member_activity",
+                )
             })?),
         };
         if let Some(d) = days.0
@@ -382,7 +494,16 @@ impl FirmItemsApi {
             return Err(ApiError::unprocessable("days must be between 1 and 365"));
         }
         let tx = ctx.db.read().await?;
-        let list = activity::list(&tx, &ctx.member, &activity::Filter { kind, days: days.0, limit: 200 }).await?;
+        let list = activity::list(
+            &tx,
+            &ctx.member,
+            &activity::Filter {
+                kind,
+                days: days.0,
+                limit: 200,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(Json(list.into_iter().map(ActivityView::from).collect()))
     }
@@ -414,28 +535,63 @@ impl FirmItemsApi {
         let tx = ctx.db.read().await?;
         let prefs = activity::preferences(&tx, ctx.member.id).await?;
         tx.commit().await?;
-        Ok(Json(PreferencesView { alerts: prefs.alerts.as_str().to_owned(), nightly_digest: prefs.nightly_digest }))
+        Ok(Json(PreferencesView {
+            alerts: prefs.alerts.as_str().to_owned(),
+            nightly_digest: prefs.nightly_digest,
+        }))
     }
 
     /// Change your notification preferences
     #[oai(path = "/me/preferences", method = "put")]
-    async fn set_preferences(&self, auth: FirmMember, body: Json<PreferencesView>) -> ApiResult<Json<PreferencesView>> {
+    async fn set_preferences(
+        &self,
+        auth: FirmMember,
+        body: Json<PreferencesView>,
+    ) -> ApiResult<Json<PreferencesView>> {
         let ctx = auth.0;
-        let alerts = Alerts::parse(&body.0.alerts).ok_or_else(|| ApiError::unprocessable("alerts must be responsible, assigned or none"))?;
+        let alerts = Alerts::parse(&body.0.alerts).ok_or_else(|| {
+            ApiError::unprocessable("alerts must be responsible, assigned or none")
+        })?;
         let tx = ctx.db.write().await?;
-        let prefs = activity::set_preferences(&tx, ctx.member.id, alerts, body.0.nightly_digest).await?;
+        let prefs =
+            activity::set_preferences(&tx, ctx.member.id, alerts, body.0.nightly_digest).await?;
         tx.commit().await?;
-        Ok(Json(PreferencesView { alerts: prefs.alerts.as_str().to_owned(), nightly_digest: prefs.nightly_digest }))
+        Ok(Json(PreferencesView {
+            alerts: prefs.alerts.as_str().to_owned(),
+            nightly_digest: prefs.nightly_digest,
+        }))
     }
 }
 
-async fn share(state: &AppState, auth: FirmMember, kind: ItemKind, id: &str, shared: bool) -> ApiResult<Json<SharedView>> {
+async fn share(
+    state: &AppState,
+    auth: FirmMember,
+    kind: ItemKind,
+    id: &str,
+    shared: bool,
+) -> ApiResult<Json<SharedView>> {
     let ctx = auth.0;
     let rules = sharing_rules(state, &ctx.tenant).await;
     let tx = ctx.db.write().await?;
-    let file = items::set_shared(&tx, &ctx.member, kind, item_id(id)?, shared, &rules, ctx.ip.clone()).await?;
+    let file = items::set_shared(
+        &tx,
+        &ctx.member,
+        kind,
+        item_id(id)?,
+        shared,
+        &rules,
+        ctx.ip.clone(),
+    )
+    .await?;
     if shared {
-        crate::notify::shared_with_clients(state, &tx, &ctx.tenant, file, &format!("a {} was shared with you", kind.as_str())).await?;
+        crate::notify::shared_with_clients(
+            state,
+            &tx,
+            &ctx.tenant,
+            file,
+            &format!("a {} was shared with you", kind.as_str()),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Json(SharedView { shared }))
@@ -447,7 +603,12 @@ pub struct PortalItemsApi;
 impl PortalItemsApi {
     /// Shared notes of one of my files
     #[oai(path = "/files/:id/notes", method = "get")]
-    async fn notes(&self, state: Data<&AppState>, client: PortalClient, id: Path<String>) -> ApiResult<Json<Vec<NoteView>>> {
+    async fn notes(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<NoteView>>> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;
@@ -460,7 +621,13 @@ impl PortalItemsApi {
     ///
     /// Shared with the firm at once and attributed to me.
     #[oai(path = "/files/:id/notes", method = "post")]
-    async fn add_note(&self, state: Data<&AppState>, client: PortalClient, id: Path<String>, body: Json<NewNoteBody>) -> ApiResult<CreatedNote> {
+    async fn add_note(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+        id: Path<String>,
+        body: Json<NewNoteBody>,
+    ) -> ApiResult<CreatedNote> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let file = file_id(&id.0)?;
@@ -473,7 +640,12 @@ impl PortalItemsApi {
 
     /// Shared appointments of one of my files
     #[oai(path = "/files/:id/appointments", method = "get")]
-    async fn appointments(&self, state: Data<&AppState>, client: PortalClient, id: Path<String>) -> ApiResult<Json<Vec<AppointmentView>>> {
+    async fn appointments(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<AppointmentView>>> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;
@@ -484,7 +656,12 @@ impl PortalItemsApi {
 
     /// Shared tasks of one of my files
     #[oai(path = "/files/:id/tasks", method = "get")]
-    async fn tasks(&self, state: Data<&AppState>, client: PortalClient, id: Path<String>) -> ApiResult<Json<Vec<TaskView>>> {
+    async fn tasks(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<TaskView>>> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;

@@ -536,19 +536,39 @@ pub struct FileQuery {
 /// A file shared with the client, with its tabs (Documents, Notes, Appointments, Tasks, More);
 /// anything else is the same 404 as a missing file.
 #[handler]
-pub async fn file(req: &Request, state: Data<&AppState>, Path(id): Path<String>, poem::web::Query(query): poem::web::Query<FileQuery>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn file(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    poem::web::Query(query): poem::web::Query<FileQuery>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     let ctx = match authenticate_client(req, &state).await {
         Ok(ctx) => ctx,
         Err(_) => return Redirect::see_other("/").into_response(),
     };
-    let Ok(id) = id.parse::<FileId>() else { return not_found(&state) };
-    file_page(&state, &tenant, &ctx, id, &query.tab, notice_for(&query.done), None, StatusCode::OK).await
+    let Ok(id) = id.parse::<FileId>() else {
+        return not_found(&state);
+    };
+    file_page(
+        &state,
+        &tenant,
+        &ctx,
+        id,
+        &query.tab,
+        notice_for(&query.done),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 fn notice_for(done: &str) -> Option<&'static str> {
     match done {
         "note" => Some("Your note was added; the firm can see it now."),
+        "document" => Some("Your document was uploaded; the firm can see it now."),
         _ => None,
     }
 }
@@ -571,9 +591,15 @@ async fn file_page(
             tx.commit().await?;
             return Ok(None);
         };
-        let notes = items::client_notes(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
-        let appointments = items::client_appointments(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
-        let tasks = items::client_tasks(&tx, &ctx.client, id, &rules).await.map_err(item_db)?;
+        let notes = items::client_notes(&tx, &ctx.client, id, &rules)
+            .await
+            .map_err(item_db)?;
+        let appointments = items::client_appointments(&tx, &ctx.client, id, &rules)
+            .await
+            .map_err(item_db)?;
+        let tasks = items::client_tasks(&tx, &ctx.client, id, &rules)
+            .await
+            .map_err(item_db)?;
         tx.commit().await?;
         Ok::<_, sea_orm::DbErr>(Some((shared_file, notes, appointments, tasks)))
     }
@@ -595,30 +621,50 @@ async fn file_page(
             tabs.push(minijinja::context! { id => id, label => label });
         }
     }
-    let tab = if tabs.iter().any(|t| t.get_attr("id").ok().and_then(|v| v.as_str().map(str::to_owned)).as_deref() == Some(tab)) {
+    let tab = if tabs.iter().any(|t| {
+        t.get_attr("id")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .as_deref()
+            == Some(tab)
+    }) {
         tab.to_owned()
     } else {
-        tabs.first().and_then(|t| t.get_attr("id").ok()).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        tabs.first()
+            .and_then(|t| t.get_attr("id").ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     };
     let documents = if tab == "documents" {
         super::firm::documents::client_file_section(state, ctx, id).await
     } else {
         minijinja::Value::UNDEFINED
     };
-    let custom_fields = if tab == "more" { super::firm::custom_fields::client_file_section(state, ctx, id).await } else { minijinja::Value::UNDEFINED };
-    render(state, tenant, Some(ctx), "client_file.html", status, minijinja::context! {
-        file => shared_file,
-        tab => tab,
-        tabs => tabs,
-        notes => notes,
-        appointments => appointments,
-        tasks => tasks,
-        can_add_notes => rules.allows(items::ItemKind::Note),
-        documents => documents,
-        custom_fields => custom_fields,
-        notice => notice,
-        error => error,
-    })
+    let custom_fields = if tab == "more" {
+        super::firm::custom_fields::client_file_section(state, ctx, id).await
+    } else {
+        minijinja::Value::UNDEFINED
+    };
+    render(
+        state,
+        tenant,
+        Some(ctx),
+        "client_file.html",
+        status,
+        minijinja::context! {
+            file => shared_file,
+            tab => tab,
+            tabs => tabs,
+            notes => notes,
+            appointments => appointments,
+            tasks => tasks,
+            can_add_notes => rules.allows(items::ItemKind::Note),
+            documents => documents,
+            custom_fields => custom_fields,
+            notice => notice,
+            error => error,
+        },
+    )
     .await
 }
 
@@ -639,8 +685,15 @@ pub struct NoteForm {
 
 /// A client adds a note from the file page.
 #[handler]
-pub async fn add_note(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<NoteForm>) -> Response {
-    let Some(tenant) = firm_of(req) else { return not_found(&state) };
+pub async fn add_note(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> Response {
+    let Some(tenant) = firm_of(req) else {
+        return not_found(&state);
+    };
     let ctx = match authenticate_client(req, &state).await {
         Ok(ctx) => ctx,
         Err(_) => return Redirect::see_other("/").into_response(),
@@ -648,7 +701,9 @@ pub async fn add_note(req: &Request, state: Data<&AppState>, Path(id): Path<Stri
     if check_client_csrf(req, &ctx, Some(&form.csrf)).is_err() {
         return forbidden_cross_site(&state);
     }
-    let Ok(id) = id.parse::<FileId>() else { return not_found(&state) };
+    let Ok(id) = id.parse::<FileId>() else {
+        return not_found(&state);
+    };
     let rules = crate::api::items::sharing_rules(&state, &tenant).await;
     let result = async {
         let tx = ctx.db.write().await.map_err(items::ItemError::Db)?;

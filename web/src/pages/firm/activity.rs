@@ -11,7 +11,9 @@ use super::{render, require_member, require_member_form};
 use crate::state::AppState;
 
 pub fn routes(route: Route) -> Route {
-    route.at("/firm/activity", get(page)).at("/firm/activity/preferences", poem::post(save_preferences))
+    route
+        .at("/firm/activity", get(page))
+        .at("/firm/activity/preferences", poem::post(save_preferences))
 }
 
 #[derive(Deserialize, Default)]
@@ -25,17 +27,35 @@ pub struct ActivityQuery {
 }
 
 #[handler]
-async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<ActivityQuery>) -> Response {
+async fn page(
+    req: &Request,
+    state: Data<&AppState>,
+    Query(query): Query<ActivityQuery>,
+) -> Response {
     let ctx = match require_member(req, &state).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
     let kind = ActivityKind::parse(&query.kind);
-    let days = query.days.parse::<i64>().ok().filter(|d| (1..=365).contains(d)).unwrap_or(7);
+    let days = query
+        .days
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (1..=365).contains(d))
+        .unwrap_or(7);
     let loaded = async {
         let tx = ctx.db.write().await?;
         let unread = activity::unread(&tx, &ctx.member).await?;
-        let entries = activity::list(&tx, &ctx.member, &activity::Filter { kind, days: Some(days), limit: 200 }).await?;
+        let entries = activity::list(
+            &tx,
+            &ctx.member,
+            &activity::Filter {
+                kind,
+                days: Some(days),
+                limit: 200,
+            },
+        )
+        .await?;
         let prefs = activity::preferences(&tx, ctx.member.id).await?;
         activity::mark_seen(&tx, ctx.member.id).await?;
         tx.commit().await?;
@@ -46,7 +66,10 @@ async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<Activit
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::error!(error = %err, "loading activity failed");
-            return state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.");
+            return state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
         }
     };
     let rows: Vec<_> = entries
@@ -85,17 +108,25 @@ pub struct PreferencesForm {
 }
 
 #[handler]
-async fn save_preferences(req: &Request, state: Data<&AppState>, Form(form): Form<PreferencesForm>) -> Response {
+async fn save_preferences(
+    req: &Request,
+    state: Data<&AppState>,
+    Form(form): Form<PreferencesForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
     let Some(alerts) = Alerts::parse(&form.alerts) else {
-        return state.templates.error_page(StatusCode::UNPROCESSABLE_ENTITY, "Choose which alerts you want.");
+        return state.templates.error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose which alerts you want.",
+        );
     };
     let saved = async {
         let tx = ctx.db.write().await?;
-        activity::set_preferences(&tx, ctx.member.id, alerts, form.nightly_digest.is_some()).await?;
+        activity::set_preferences(&tx, ctx.member.id, alerts, form.nightly_digest.is_some())
+            .await?;
         tx.commit().await
     }
     .await;
@@ -103,7 +134,10 @@ async fn save_preferences(req: &Request, state: Data<&AppState>, Form(form): For
         Ok(()) => Redirect::see_other("/firm/activity?saved=1").into_response(),
         Err(err) => {
             tracing::error!(error = %err, "saving preferences failed");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }

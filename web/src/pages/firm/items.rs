@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Redirect};
 use poem::{IntoResponse, Request, Response, Route, handler, post};
 use portico_platform::ids::FileId;
-use portico_tenants::items::{self, NewTask, ItemError, ItemKind, NewAppointment};
+use portico_tenants::items::{self, ItemError, ItemKind, NewAppointment, NewTask};
 use serde::Deserialize;
 
 use super::require_member_form;
@@ -23,7 +23,11 @@ pub fn routes(route: Route) -> Route {
 }
 
 /// What `firm_file_items.html` needs.
-pub async fn firm_file_section(state: &AppState, ctx: &MemberCtx, file: FileId) -> minijinja::Value {
+pub async fn firm_file_section(
+    state: &AppState,
+    ctx: &MemberCtx,
+    file: FileId,
+) -> minijinja::Value {
     let rules = crate::api::items::sharing_rules(state, &ctx.tenant).await;
     let loaded = async {
         let tx = ctx.db.read().await.map_err(ItemError::Db)?;
@@ -60,11 +64,16 @@ fn back(file: FileId, notice: &str) -> Response {
 fn refused(state: &AppState, err: ItemError) -> Response {
     match err {
         ItemError::NotFound => super::not_found(state),
-        ItemError::Invalid(m) => state.templates.error_page(StatusCode::UNPROCESSABLE_ENTITY, &m),
+        ItemError::Invalid(m) => state
+            .templates
+            .error_page(StatusCode::UNPROCESSABLE_ENTITY, &m),
         ItemError::Forbidden(m) => state.templates.error_page(StatusCode::FORBIDDEN, &m),
         ItemError::Db(err) => {
             tracing::error!(error = %err, "file item change failed");
-            state.templates.error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+            state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
         }
     }
 }
@@ -84,7 +93,12 @@ pub struct NoteForm {
 }
 
 #[handler]
-async fn add_note(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<NoteForm>) -> Response {
+async fn add_note(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -97,9 +111,25 @@ async fn add_note(req: &Request, state: Data<&AppState>, Path(id): Path<String>,
     let shared = form.shared.is_some();
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
-        items::add_note(&tx, &ctx.member, file, &form.body, shared, &rules, ctx.ip.clone()).await?;
+        items::add_note(
+            &tx,
+            &ctx.member,
+            file,
+            &form.body,
+            shared,
+            &rules,
+            ctx.ip.clone(),
+        )
+        .await?;
         if shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "a note was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "a note was shared with you",
+            )
+            .await?;
         }
         tx.commit().await.map_err(ItemError::Db)
     }
@@ -128,11 +158,18 @@ pub struct AppointmentForm {
 }
 
 fn parse_local(value: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc())
+    NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 #[handler]
-async fn add_appointment(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<AppointmentForm>) -> Response {
+async fn add_appointment(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<AppointmentForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -142,7 +179,10 @@ async fn add_appointment(req: &Request, state: Data<&AppState>, Path(id): Path<S
         Err(response) => return response,
     };
     let Some(starts_at) = parse_local(&form.starts_at) else {
-        return refused(&state, ItemError::Invalid("the start must be a date and time".into()));
+        return refused(
+            &state,
+            ItemError::Invalid("the start must be a date and time".into()),
+        );
     };
     let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
     let shared = form.shared.is_some();
@@ -159,7 +199,14 @@ async fn add_appointment(req: &Request, state: Data<&AppState>, Path(id): Path<S
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
         items::add_appointment(&tx, &ctx.member, file, new, &rules, ctx.ip.clone()).await?;
         if shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "an appointment was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "an appointment was shared with you",
+            )
+            .await?;
         }
         tx.commit().await.map_err(ItemError::Db)
     }
@@ -183,7 +230,12 @@ pub struct TaskForm {
 }
 
 #[handler]
-async fn add_task(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<TaskForm>) -> Response {
+async fn add_task(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<TaskForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -196,9 +248,28 @@ async fn add_task(req: &Request, state: Data<&AppState>, Path(id): Path<String>,
     let shared = form.shared.is_some();
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
-        items::add_task(&tx, &ctx.member, file, NewTask { title: form.title.clone(), due_date: Some(form.due_date.clone()), shared }, &rules, ctx.ip.clone()).await?;
+        items::add_task(
+            &tx,
+            &ctx.member,
+            file,
+            NewTask {
+                title: form.title.clone(),
+                due_date: Some(form.due_date.clone()),
+                shared,
+            },
+            &rules,
+            ctx.ip.clone(),
+        )
+        .await?;
         if shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, "a task was shared with you").await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                "a task was shared with you",
+            )
+            .await?;
         }
         tx.commit().await.map_err(ItemError::Db)
     }
@@ -219,7 +290,12 @@ pub struct ToggleForm {
 }
 
 #[handler]
-async fn toggle_portal(req: &Request, state: Data<&AppState>, Path((kind, id)): Path<(String, String)>, Form(form): Form<ToggleForm>) -> Response {
+async fn toggle_portal(
+    req: &Request,
+    state: Data<&AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(form): Form<ToggleForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -230,14 +306,24 @@ async fn toggle_portal(req: &Request, state: Data<&AppState>, Path((kind, id)): 
         "task" => ItemKind::Task,
         _ => return super::not_found(&state),
     };
-    let Ok(id) = id.parse::<uuid::Uuid>() else { return super::not_found(&state) };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return super::not_found(&state);
+    };
     let shared = form.shared == "1";
     let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
-        let file = items::set_shared(&tx, &ctx.member, kind, id, shared, &rules, ctx.ip.clone()).await?;
+        let file =
+            items::set_shared(&tx, &ctx.member, kind, id, shared, &rules, ctx.ip.clone()).await?;
         if shared {
-            crate::notify::shared_with_clients(&state, &tx, &ctx.tenant, file, &format!("a {} was shared with you", kind.as_str())).await?;
+            crate::notify::shared_with_clients(
+                &state,
+                &tx,
+                &ctx.tenant,
+                file,
+                &format!("a {} was shared with you", kind.as_str()),
+            )
+            .await?;
         }
         tx.commit().await.map_err(ItemError::Db)?;
         Ok::<_, ItemError>(file)
@@ -258,12 +344,19 @@ pub struct DoneForm {
 }
 
 #[handler]
-async fn toggle_done(req: &Request, state: Data<&AppState>, Path(id): Path<String>, Form(form): Form<DoneForm>) -> Response {
+async fn toggle_done(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<DoneForm>,
+) -> Response {
     let ctx = match require_member_form(req, &state, &form.csrf).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let Ok(id) = id.parse::<uuid::Uuid>() else { return super::not_found(&state) };
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return super::not_found(&state);
+    };
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
         let task = items::set_task_done(&tx, &ctx.member, id, form.done == "1").await?;

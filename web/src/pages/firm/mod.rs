@@ -6,8 +6,8 @@ pub mod audit;
 pub mod auth;
 pub mod custom_fields;
 pub mod directory;
-pub mod items;
 pub mod documents;
+pub mod items;
 pub mod members;
 pub mod options;
 pub mod portal;
@@ -33,13 +33,19 @@ pub struct FirmChrome {
 /// clients see).
 pub async fn chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
     let options = firm_options::options(state, tenant).await;
-    FirmChrome { name: tenant.name.clone(), has_logo: options.has_logo }
+    FirmChrome {
+        name: tenant.name.clone(),
+        has_logo: options.has_logo,
+    }
 }
 
 /// The Client Portal's layout: the display name and logo from Options > Client Portal.
 pub async fn portal_chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
     let options = firm_options::options(state, tenant).await;
-    FirmChrome { name: options.portal_name(&tenant.name).to_owned(), has_logo: options.has_logo }
+    FirmChrome {
+        name: options.portal_name(&tenant.name).to_owned(),
+        has_logo: options.has_logo,
+    }
 }
 
 /// The signed-in member, or the response to give instead: sign-in redirect, or 404 off a
