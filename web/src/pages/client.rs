@@ -569,6 +569,7 @@ fn notice_for(done: &str) -> Option<&'static str> {
     match done {
         "note" => Some("Your note was added; the firm can see it now."),
         "document" => Some("Your document was uploaded; the firm can see it now."),
+        "fields" => Some("Your changes were saved; the firm can see them now."),
         _ => None,
     }
 }
