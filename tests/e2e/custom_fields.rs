@@ -1581,7 +1581,7 @@ async fn file_section_pages_and_forms_work_for_members_and_clients(app: TestApp)
     assert_eq!(from_tab.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         from_tab.headers()["location"].to_str().unwrap(),
-        format!("/files/{file}?tab=more#custom-fields")
+        format!("/files/{file}?tab=more&done=fields#custom-fields")
     );
     let member_html = admin
         .client
