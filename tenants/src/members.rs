@@ -463,3 +463,61 @@ pub async fn set_password_hash(
         .await?;
     Ok(())
 }
+
+/// Emails a fresh setup link to a member who has not chosen a password yet (the previous link
+/// stops working). Members who already have a password use Need Help instead.
+pub async fn resend_setup(
+    tx: &TenantTx,
+    actor: &Member,
+    id: MemberId,
+    portal_url: &str,
+    firm_name: &str,
+    setup_valid_for: Duration,
+    ip: Option<String>,
+) -> Result<Member, MemberError> {
+    let member = get(tx, id).await?.ok_or(MemberError::NotFound)?;
+    if member.has_password {
+        return Err(MemberError::Invalid(format!(
+            "{} has already set a password; they can use Need help on the sign-in page",
+            member.name
+        )));
+    }
+    if !member.active {
+        return Err(MemberError::Invalid(format!(
+            "{} is deactivated; activate them first",
+            member.name
+        )));
+    }
+    let token = tokens::issue(tx, TokenPurpose::MemberSetup, id.as_uuid(), setup_valid_for).await?;
+    mail::enqueue(
+        tx,
+        OutgoingEmail {
+            to: member.email.clone(),
+            subject: format!("Your new link to set up your {firm_name} account"),
+            body_text: format!(
+                "Hello {},\n\n{} sent you a new link to choose your password for {firm_name} on Portico \
+                 (it works once and expires in {} hours; earlier links no longer work):\n\
+                 {portal_url}/firm/setup/{}\n",
+                member.name,
+                actor.name,
+                setup_valid_for.num_hours(),
+                token.reveal()
+            ),
+            kind: "member_setup",
+        },
+    )
+    .await?;
+    audit::record(
+        tx,
+        AuditEvent {
+            actor: actor.actor(),
+            action: "member.setup_link_resent",
+            target_kind: "member",
+            target_id: Some(id.to_string()),
+            ip,
+            detail: None,
+        },
+    )
+    .await?;
+    Ok(member)
+}

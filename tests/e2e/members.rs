@@ -12,6 +12,7 @@ on_both_backends!(
     members_page_lists_and_invites,
     member_page_edits_rights_and_keeps_an_administrator,
     members_pages_are_for_administrators_only,
+    setup_links_can_be_resent_until_a_password_is_chosen,
 );
 
 async fn administrators_invite_and_manage_members(app: TestApp) {
@@ -487,4 +488,79 @@ async fn members_pages_are_for_administrators_only(app: TestApp) {
     assert!(!home.contains("href=\"/firm/members\""));
     let (_, home) = page_get(&app, &admin, "/firm").await;
     assert!(home.contains("href=\"/firm/members\""));
+}
+
+async fn setup_links_can_be_resent_until_a_password_is_chosen(app: TestApp) {
+    let admin = app.firm_with_admin().await;
+    let email = format!("late.joiner@{}.example", admin.slug);
+    let invited: Value = app
+        .firm_api(&admin, Method::POST, "/members")
+        .json(&json!({"name": "Late Joiner", "email": email}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = invited["id"].as_str().unwrap().to_owned();
+    let prefix = format!("{}/firm/setup/", app.portal_url(&admin.slug));
+    let first = crate::support::link_token(&app.wait_for_file_mail(&email).await, &prefix);
+    let resent = app
+        .firm_api(&admin, Method::POST, &format!("/members/{id}/setup-link"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resent.status(), 200);
+    // The newest link works, the first one no longer does.
+    let mut second = None;
+    for _ in 0..200 {
+        let tokens: Vec<String> = app
+            .sent_files()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {email}")))
+            .map(|m| crate::support::link_token(&m, &prefix))
+            .filter(|t| *t != first)
+            .collect();
+        if let Some(t) = tokens.into_iter().next() {
+            second = Some(t);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = second.expect("a second setup email");
+    let old = app
+        .http
+        .post(app.firm_url(&admin.slug, &format!("/api/v1/firm/setup/{first}")))
+        .json(&json!({"password": crate::support::firm::STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(old, 410).await;
+    let new = app
+        .http
+        .post(app.firm_url(&admin.slug, &format!("/api/v1/firm/setup/{second}")))
+        .json(&json!({"password": crate::support::firm::STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200);
+    // Once a password is chosen there is nothing to resend.
+    let refused = app
+        .firm_api(&admin, Method::POST, &format!("/members/{id}/setup-link"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        expect_problem(refused, 422)
+            .await
+            .contains("already set a password")
+    );
+    // Only administrators resend.
+    let clerk = app.member(&admin, "Carla Clerk", false, false).await;
+    let forbidden = app
+        .firm_api(&clerk, Method::POST, &format!("/members/{id}/setup-link"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(forbidden, 403).await;
 }

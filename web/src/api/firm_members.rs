@@ -157,4 +157,36 @@ impl FirmMembersApi {
         tx.commit().await?;
         Ok(Json(member.into()))
     }
+
+    /// Resend the setup link (administrators only)
+    ///
+    /// For a member who has not chosen a password yet; the previous link stops working.
+    #[oai(path = "/members/:id/setup-link", method = "post")]
+    async fn resend_setup(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> ApiResult<Json<MemberView>> {
+        let ctx = auth.0;
+        ctx.require_admin()?;
+        let id = member_id(&id.0)?;
+        let options = crate::firm_options::options(&state, &ctx.tenant).await;
+        let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
+        let valid_for =
+            chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
+        let tx = ctx.db.write().await?;
+        let member = members::resend_setup(
+            &tx,
+            &ctx.member,
+            id,
+            &ctx.tenant.portal_url,
+            &firm_name,
+            valid_for,
+            ctx.ip.clone(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(member.into()))
+    }
 }

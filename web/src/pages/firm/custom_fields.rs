@@ -1007,7 +1007,8 @@ async fn client_save_field(
     .await;
     match saved {
         Ok(()) if form.return_to == "file" => {
-            Redirect::see_other(format!("/files/{file}?tab=more&done=fields#custom-fields")).into_response()
+            Redirect::see_other(format!("/files/{file}?tab=more&done=fields#custom-fields"))
+                .into_response()
         }
         Ok(()) => {
             Redirect::see_other(format!("/files/{file}/custom-fields?done=saved")).into_response()

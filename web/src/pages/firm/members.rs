@@ -20,6 +20,10 @@ pub fn routes(route: Route) -> Route {
     route
         .at("/firm/members", get(list_members).post(invite_member))
         .at("/firm/members/:id", get(show_member).post(update_member))
+        .at(
+            "/firm/members/:id/setup-link",
+            poem::post(resend_setup_link),
+        )
 }
 
 /// A member as the pages show them.
@@ -334,7 +338,11 @@ async fn show_member(
         Ok(None) => return not_found(&state),
         Err(err) => return server_error(&state, err),
     };
-    let notice = (query.saved == "1").then_some("Changes saved.");
+    let notice = match query.saved.as_str() {
+        "1" => Some("Changes saved."),
+        "link" => Some("A new setup link is on its way; earlier links no longer work."),
+        _ => None,
+    };
     edit_page(&state, &ctx, StatusCode::OK, &member, None, notice, None).await
 }
 
@@ -399,5 +407,73 @@ async fn update_member(
             )
             .await
         }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Emails a fresh setup link to a member who has not chosen a password yet.
+#[handler]
+async fn resend_setup_link(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    poem::web::Form(form): poem::web::Form<CsrfOnly>,
+) -> Response {
+    let ctx = match super::require_member_form(req, &state, &form.csrf).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    if let Err(response) = require_admin_page(&state, &ctx) {
+        return response;
+    }
+    let Ok(id) = id.parse::<MemberId>() else {
+        return not_found(&state);
+    };
+    let options = crate::firm_options::options(&state, &ctx.tenant).await;
+    let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
+    let valid_for =
+        chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
+    let result = async {
+        let tx = ctx.db.write().await?;
+        let member = members::resend_setup(
+            &tx,
+            &ctx.member,
+            id,
+            &ctx.tenant.portal_url,
+            &firm_name,
+            valid_for,
+            ctx.ip.clone(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, MemberError>(member)
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            poem::web::Redirect::see_other(format!("/firm/members/{id}?saved=link")).into_response()
+        }
+        Err(MemberError::NotFound) => not_found(&state),
+        Err(err) => match load(&ctx, id).await {
+            Ok(Some(member)) => {
+                edit_page(
+                    &state,
+                    &ctx,
+                    status_of(&err),
+                    &member,
+                    None,
+                    None,
+                    Some(sentence(&err)),
+                )
+                .await
+            }
+            Ok(None) => not_found(&state),
+            Err(db) => server_error(&state, db),
+        },
     }
 }
