@@ -37,6 +37,15 @@ impl ItemKind {
         }
     }
 
+    /// "a note", "an appointment", "a task".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ItemKind::Note => "a note",
+            ItemKind::Appointment => "an appointment",
+            ItemKind::Task => "a task",
+        }
+    }
+
     /// The firm option (`shareable_kinds`) that governs this kind.
     pub fn option_kind(self) -> &'static str {
         match self {
@@ -178,6 +187,50 @@ fn require_share_right(viewer: &Member, shared: bool) -> Result<(), ItemError> {
     Ok(())
 }
 
+/// The audit entry of a new item, and the member-activity entry when it is shared at once.
+#[allow(clippy::too_many_arguments)]
+async fn record_created(
+    tx: &TenantTx,
+    viewer: &Member,
+    kind: ItemKind,
+    id: Uuid,
+    file: FileId,
+    file_number: &str,
+    shared: bool,
+    ip: Option<String>,
+    detail: serde_json::Value,
+) -> Result<(), DbErr> {
+    let action = match kind {
+        ItemKind::Note => "note.created",
+        ItemKind::Appointment => "appointment.created",
+        ItemKind::Task => "task.created",
+    };
+    audit::record(
+        tx,
+        AuditEvent {
+            actor: viewer.actor(),
+            action,
+            target_kind: kind.as_str(),
+            target_id: Some(id.to_string()),
+            ip,
+            detail: Some(detail),
+        },
+    )
+    .await?;
+    if shared {
+        activity::record(
+            tx,
+            ActivityKind::MemberActivity,
+            Some(file),
+            &viewer.actor(),
+            "item.shared",
+            format!("shared {} on {file_number}", kind.with_article()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 // ---- notes --------------------------------------------------------------------------------
 
 async fn note_of(tx: &TenantTx, row: note::Model) -> Result<Note, DbErr> {
@@ -221,29 +274,18 @@ pub async fn add_note(
         rules.check(ItemKind::Note)?;
     }
     let row = insert_note(tx, file, &body, shared, "member", viewer.id.as_uuid()).await?;
-    audit::record(
+    record_created(
         tx,
-        AuditEvent {
-            actor: viewer.actor(),
-            action: "note.created",
-            target_kind: "note",
-            target_id: Some(row.id.to_string()),
-            ip,
-            detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
-        },
+        viewer,
+        ItemKind::Note,
+        row.id,
+        file,
+        &found.number,
+        shared,
+        ip,
+        serde_json::json!({"file": found.number, "shared": shared}),
     )
     .await?;
-    if shared {
-        activity::record(
-            tx,
-            ActivityKind::MemberActivity,
-            Some(file),
-            &viewer.actor(),
-            "item.shared",
-            format!("shared a note on {}", found.number),
-        )
-        .await?;
-    }
     Ok(note_of(tx, row).await?)
 }
 
@@ -441,26 +483,20 @@ pub async fn add_appointment(
     row.created_by_id = Set(viewer.id.as_uuid());
     row.created_at = Set(Utc::now());
     let row = row.insert(tx.conn()).await?;
-    audit::record(tx, AuditEvent {
-        actor: viewer.actor(),
-        action: "appointment.created",
-        target_kind: "appointment",
-        target_id: Some(row.id.to_string()),
+    let detail =
+        serde_json::json!({"file": found.number, "shared": new.shared, "private": new.private});
+    record_created(
+        tx,
+        viewer,
+        ItemKind::Appointment,
+        row.id,
+        file,
+        &found.number,
+        new.shared,
         ip,
-        detail: Some(serde_json::json!({"file": found.number, "shared": new.shared, "private": new.private})),
-    })
+        detail,
+    )
     .await?;
-    if new.shared {
-        activity::record(
-            tx,
-            ActivityKind::MemberActivity,
-            Some(file),
-            &viewer.actor(),
-            "item.shared",
-            format!("shared an appointment on {}", found.number),
-        )
-        .await?;
-    }
     Ok(appointment_of(tx, row).await?)
 }
 
@@ -572,29 +608,18 @@ pub async fn add_task(
     row.created_at = Set(now);
     row.updated_at = Set(now);
     let row = row.insert(tx.conn()).await?;
-    audit::record(
+    record_created(
         tx,
-        AuditEvent {
-            actor: viewer.actor(),
-            action: "task.created",
-            target_kind: "task",
-            target_id: Some(row.id.to_string()),
-            ip,
-            detail: Some(serde_json::json!({"file": found.number, "shared": shared})),
-        },
+        viewer,
+        ItemKind::Task,
+        row.id,
+        file,
+        &found.number,
+        shared,
+        ip,
+        serde_json::json!({"file": found.number, "shared": shared}),
     )
     .await?;
-    if shared {
-        activity::record(
-            tx,
-            ActivityKind::MemberActivity,
-            Some(file),
-            &viewer.actor(),
-            "item.shared",
-            format!("shared a task on {}", found.number),
-        )
-        .await?;
-    }
     Ok(task_of(tx, row).await?)
 }
 
@@ -739,13 +764,13 @@ pub async fn set_shared(
         &viewer.actor(),
         action,
         format!(
-            "{} a {} on {}",
+            "{} {} on {}",
             if shared {
                 "shared"
             } else {
                 "removed from the Portal"
             },
-            kind.as_str(),
+            kind.with_article(),
             found.number
         ),
     )
