@@ -22,3 +22,4 @@ mod portal_access;
 mod portal_pages;
 mod portal_ui;
 mod postgres_isolation;
+mod sessions;
