@@ -276,3 +276,53 @@ async fn graceful_shutdown_finishes_in_flight_requests(app: TestApp) {
         .await;
     assert_eq!(firms, 1, "the in-flight write is committed");
 }
+
+/// Every pooled SQLite connection runs in WAL mode with synchronous=FULL and foreign keys on:
+/// several transactions held open at once must each be on their own connection, and each
+/// reports the settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pragmas_hold_on_every_pooled_connection() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    let firm = app.create_tenant().await;
+    let tenant = portico_platform::ids::TenantId::from_uuid(
+        uuid::Uuid::parse_str(firm["id"].as_str().unwrap()).unwrap(),
+    );
+    let db = app.state.db.tenant(tenant);
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(db.read().await.unwrap());
+    }
+    for tx in &open {
+        let conn = tx.conn();
+        let backend = conn.get_database_backend();
+        let mut values = Vec::new();
+        for pragma in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+        ] {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    backend,
+                    format!("PRAGMA {pragma}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let value: String = row
+                .try_get_by_index::<String>(0)
+                .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+                .unwrap();
+            values.push(value);
+        }
+        assert_eq!(values[0], "wal");
+        assert_eq!(values[1], "2", "synchronous=FULL");
+        assert_eq!(values[2], "1", "foreign keys on");
+        assert!(
+            values[3].parse::<i64>().unwrap() >= 1000,
+            "busy timeout set"
+        );
+    }
+}
