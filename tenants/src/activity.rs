@@ -335,13 +335,29 @@ pub async fn alert_recipients(tx: &TenantTx, file: FileId) -> Result<Vec<Member>
         .map(|m| m.member_id)
         .collect();
     let mut out = Vec::new();
+    // Only the people on the file can want an alert; their preferences in one query.
+    let alerts: std::collections::HashMap<Uuid, Alerts> = member_preferences::Entity::scoped(tx)
+        .all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|p| {
+            (
+                p.member_id,
+                Alerts::parse(&p.alerts).unwrap_or(Alerts::Responsible),
+            )
+        })
+        .collect();
     for member in crate::members::list(tx).await? {
-        if !member.active {
-            continue;
-        }
         let responsible = member.id.as_uuid() == row.responsible_lawyer_id;
         let on_file = responsible || assigned.contains(&member.id.as_uuid());
-        let wants = match preferences(tx, member.id).await?.alerts {
+        if !member.active || !on_file {
+            continue;
+        }
+        let wants = match alerts
+            .get(&member.id.as_uuid())
+            .copied()
+            .unwrap_or(Alerts::Responsible)
+        {
             Alerts::Responsible => responsible,
             Alerts::Assigned => on_file,
             Alerts::None => false,

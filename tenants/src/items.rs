@@ -4,8 +4,10 @@
 //! them. Private appointments stay out of the lists of members who are not attendees (and
 //! cannot be shown in the Portal).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use portico_platform::ids::{ContactId, FileId, MemberId};
+use portico_platform::ids::FileId;
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter, QueryOrder};
@@ -14,8 +16,7 @@ use uuid::Uuid;
 
 use crate::activity::{self, ActivityKind};
 use crate::audit::{self, AuditEvent};
-use crate::contacts;
-use crate::entity::{appointment, note, task};
+use crate::entity::{appointment, contact, member, note, task};
 use crate::files;
 use crate::members::{self, Member};
 use crate::portal_access::{self, Client};
@@ -66,21 +67,89 @@ pub struct Author {
     pub name: String,
 }
 
-async fn author(tx: &TenantTx, kind: &str, id: Uuid) -> Result<Author, DbErr> {
-    let name = if kind == "client" {
-        contacts::get(tx, ContactId::from_uuid(id))
-            .await?
-            .map(|c| c.name)
-    } else {
-        members::get(tx, MemberId::from_uuid(id))
-            .await?
-            .map(|m| m.name)
-    };
-    Ok(Author {
-        kind: kind.to_owned(),
-        id,
-        name: name.unwrap_or_else(|| "(removed)".into()),
-    })
+/// The names of the people who created a batch of items, loaded with one query per kind
+/// (not one per item).
+struct Authors {
+    members: HashMap<Uuid, String>,
+    contacts: HashMap<Uuid, String>,
+}
+
+impl Authors {
+    async fn load(
+        tx: &TenantTx,
+        keys: impl IntoIterator<Item = (bool, Uuid)>,
+    ) -> Result<Self, DbErr> {
+        let (mut member_ids, mut contact_ids) = (Vec::new(), Vec::new());
+        for (is_client, id) in keys {
+            if is_client {
+                contact_ids.push(id)
+            } else {
+                member_ids.push(id)
+            }
+        }
+        let members = if member_ids.is_empty() {
+            HashMap::new()
+        } else {
+            member::Entity::scoped(tx)
+                .filter(member::Column::Id.is_in(member_ids))
+                .all(tx.conn())
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m.name))
+                .collect()
+        };
+        let contacts = if contact_ids.is_empty() {
+            HashMap::new()
+        } else {
+            contact::Entity::scoped(tx)
+                .filter(contact::Column::Id.is_in(contact_ids))
+                .all(tx.conn())
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect()
+        };
+        Ok(Self { members, contacts })
+    }
+
+    fn author(&self, kind: &str, id: Uuid) -> Author {
+        let names = if kind == "client" {
+            &self.contacts
+        } else {
+            &self.members
+        };
+        Author {
+            kind: kind.to_owned(),
+            id,
+            name: names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| "(removed)".into()),
+        }
+    }
+}
+
+/// One item row with its author's current name.
+async fn one_with_author<R, T>(
+    tx: &TenantTx,
+    kind: String,
+    id: Uuid,
+    row: R,
+    build: impl Fn(&Authors, R) -> T,
+) -> Result<T, DbErr> {
+    let authors = Authors::load(tx, [(kind == "client", id)]).await?;
+    Ok(build(&authors, row))
+}
+
+/// Converts item rows with their authors' current names.
+async fn with_authors<R, T>(
+    tx: &TenantTx,
+    rows: Vec<R>,
+    key: impl Fn(&R) -> (bool, Uuid),
+    build: impl Fn(&Authors, R) -> T,
+) -> Result<Vec<T>, DbErr> {
+    let authors = Authors::load(tx, rows.iter().map(&key)).await?;
+    Ok(rows.into_iter().map(|row| build(&authors, row)).collect())
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -233,15 +302,15 @@ async fn record_created(
 
 // ---- notes --------------------------------------------------------------------------------
 
-async fn note_of(tx: &TenantTx, row: note::Model) -> Result<Note, DbErr> {
-    Ok(Note {
-        created_by: author(tx, &row.created_by_kind, row.created_by_id).await?,
+fn note_of(authors: &Authors, row: note::Model) -> Note {
+    Note {
+        created_by: authors.author(&row.created_by_kind, row.created_by_id),
         id: row.id,
         file_id: row.matter_id,
         body: row.body,
         shared: row.shared,
         created_at: row.created_at,
-    })
+    }
 }
 
 pub async fn notes(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<Note>, ItemError> {
@@ -251,11 +320,13 @@ pub async fn notes(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<N
         .order_by_desc(note::Column::CreatedAt)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(note_of(tx, row).await?);
-    }
-    Ok(out)
+    Ok(with_authors(
+        tx,
+        rows,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        note_of,
+    )
+    .await?)
 }
 
 pub async fn add_note(
@@ -286,7 +357,14 @@ pub async fn add_note(
         serde_json::json!({"file": found.number, "shared": shared}),
     )
     .await?;
-    Ok(note_of(tx, row).await?)
+    Ok(one_with_author(
+        tx,
+        row.created_by_kind.clone(),
+        row.created_by_id,
+        row,
+        note_of,
+    )
+    .await?)
 }
 
 async fn insert_note(
@@ -329,11 +407,13 @@ pub async fn client_notes(
         .order_by_desc(note::Column::CreatedAt)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(note_of(tx, row).await?);
-    }
-    Ok(out)
+    Ok(with_authors(
+        tx,
+        rows,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        note_of,
+    )
+    .await?)
 }
 
 /// A client adds a note: shared at once, attributed to the client, in the firm's activity.
@@ -360,7 +440,14 @@ pub async fn client_add_note(
         format!("added a note on {}: {excerpt}", shared_file.number),
     )
     .await?;
-    Ok(note_of(tx, row).await?)
+    Ok(one_with_author(
+        tx,
+        row.created_by_kind.clone(),
+        row.created_by_id,
+        row,
+        note_of,
+    )
+    .await?)
 }
 
 // ---- appointments -------------------------------------------------------------------------
@@ -377,9 +464,9 @@ fn attendees(value: &serde_json::Value) -> Vec<Uuid> {
         .collect()
 }
 
-async fn appointment_of(tx: &TenantTx, row: appointment::Model) -> Result<Appointment, DbErr> {
-    Ok(Appointment {
-        created_by: author(tx, &row.created_by_kind, row.created_by_id).await?,
+fn appointment_of(authors: &Authors, row: appointment::Model) -> Appointment {
+    Appointment {
+        created_by: authors.author(&row.created_by_kind, row.created_by_id),
         attendee_ids: attendees(&row.attendee_ids),
         id: row.id,
         file_id: row.matter_id,
@@ -390,7 +477,7 @@ async fn appointment_of(tx: &TenantTx, row: appointment::Model) -> Result<Appoin
         private: row.private,
         shared: row.shared,
         created_at: row.created_at,
-    })
+    }
 }
 
 fn sees_private(viewer: &Member, row: &appointment::Model) -> bool {
@@ -409,14 +496,17 @@ pub async fn appointments(
         .order_by_asc(appointment::Column::StartsAt)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::new();
-    for row in rows
+    let visible: Vec<_> = rows
         .into_iter()
         .filter(|r| !r.private || sees_private(viewer, r))
-    {
-        out.push(appointment_of(tx, row).await?);
-    }
-    Ok(out)
+        .collect();
+    Ok(with_authors(
+        tx,
+        visible,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        appointment_of,
+    )
+    .await?)
 }
 
 #[derive(Clone, Debug)]
@@ -497,7 +587,14 @@ pub async fn add_appointment(
         detail,
     )
     .await?;
-    Ok(appointment_of(tx, row).await?)
+    Ok(one_with_author(
+        tx,
+        row.created_by_kind.clone(),
+        row.created_by_id,
+        row,
+        appointment_of,
+    )
+    .await?)
 }
 
 pub async fn client_appointments(
@@ -519,18 +616,20 @@ pub async fn client_appointments(
         .order_by_asc(appointment::Column::StartsAt)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(appointment_of(tx, row).await?);
-    }
-    Ok(out)
+    Ok(with_authors(
+        tx,
+        rows,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        appointment_of,
+    )
+    .await?)
 }
 
 // ---- tasks --------------------------------------------------------------------------------
 
-async fn task_of(tx: &TenantTx, row: task::Model) -> Result<Task, DbErr> {
-    Ok(Task {
-        created_by: author(tx, &row.created_by_kind, row.created_by_id).await?,
+fn task_of(authors: &Authors, row: task::Model) -> Task {
+    Task {
+        created_by: authors.author(&row.created_by_kind, row.created_by_id),
         id: row.id,
         file_id: row.matter_id,
         title: row.title,
@@ -538,7 +637,7 @@ async fn task_of(tx: &TenantTx, row: task::Model) -> Result<Task, DbErr> {
         done: row.done,
         shared: row.shared,
         created_at: row.created_at,
-    })
+    }
 }
 
 pub async fn tasks(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<Task>, ItemError> {
@@ -550,11 +649,13 @@ pub async fn tasks(tx: &TenantTx, viewer: &Member, file: FileId) -> Result<Vec<T
         .order_by_desc(task::Column::CreatedAt)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(task_of(tx, row).await?);
-    }
-    Ok(out)
+    Ok(with_authors(
+        tx,
+        rows,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        task_of,
+    )
+    .await?)
 }
 
 fn due_date(value: Option<&str>) -> Result<Option<String>, ItemError> {
@@ -620,7 +721,14 @@ pub async fn add_task(
         serde_json::json!({"file": found.number, "shared": shared}),
     )
     .await?;
-    Ok(task_of(tx, row).await?)
+    Ok(one_with_author(
+        tx,
+        row.created_by_kind.clone(),
+        row.created_by_id,
+        row,
+        task_of,
+    )
+    .await?)
 }
 
 /// Marks a task done or not done.
@@ -640,7 +748,14 @@ pub async fn set_task_done(
     change.done = Set(done);
     change.updated_at = Set(Utc::now());
     let row = change.update(tx.conn()).await?;
-    Ok(task_of(tx, row).await?)
+    Ok(one_with_author(
+        tx,
+        row.created_by_kind.clone(),
+        row.created_by_id,
+        row,
+        task_of,
+    )
+    .await?)
 }
 
 pub async fn client_tasks(
@@ -662,11 +777,13 @@ pub async fn client_tasks(
         .order_by_asc(task::Column::DueDate)
         .all(tx.conn())
         .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(task_of(tx, row).await?);
-    }
-    Ok(out)
+    Ok(with_authors(
+        tx,
+        rows,
+        |r| (r.created_by_kind == "client", r.created_by_id),
+        task_of,
+    )
+    .await?)
 }
 
 // ---- Show in Portal / Remove from Portal -----------------------------------------------------

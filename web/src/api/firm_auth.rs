@@ -82,6 +82,20 @@ impl From<PasswordLinkError> for ApiError {
     }
 }
 
+/// Ends a session (member or client) and answers with the cookie cleared.
+pub async fn end_session(
+    state: &AppState,
+    db: &portico_platform::TenantDb,
+    session: uuid::Uuid,
+) -> ApiResult<SignedOut> {
+    let tx = db.write().await?;
+    sessions::end(&tx, session).await?;
+    tx.commit().await?;
+    let mut cookie = session_cookie(state, "");
+    cookie.make_removal();
+    Ok(SignedOut::Done(cookie.to_string()))
+}
+
 pub struct FirmAuthApi;
 
 #[OpenApi(prefix_path = "/firm", tag = "ApiTags::FirmAuth")]
@@ -147,12 +161,7 @@ impl FirmAuthApi {
     #[oai(path = "/session", method = "delete")]
     async fn sign_out(&self, state: Data<&AppState>, member: FirmMember) -> ApiResult<SignedOut> {
         let ctx = member.0;
-        let tx = ctx.db.write().await?;
-        sessions::end(&tx, ctx.session.id).await?;
-        tx.commit().await?;
-        let mut cookie = session_cookie(&state, "");
-        cookie.make_removal();
-        Ok(SignedOut::Done(cookie.to_string()))
+        end_session(&state, &ctx.db, ctx.session.id).await
     }
 
     /// The signed-in member

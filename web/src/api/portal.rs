@@ -8,11 +8,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_platform::ids::FileId;
 use portico_tenants::portal_access::{self, Client, SharedFile};
-use portico_tenants::sessions;
 use secrecy::SecretString;
 
 use super::ApiTags;
-use super::firm_auth::{Accepted, EmailBody, PasswordBody, SignInBody, SignedOut};
+use super::firm_auth::{Accepted, EmailBody, PasswordBody, SignInBody, SignedOut, end_session};
 use crate::auth::{client_ip, firm_of, session_cookie, sign_in};
 use crate::client_auth::{Clients, PortalClient};
 use crate::error::{ApiError, ApiResult};
@@ -192,12 +191,7 @@ impl PortalApi {
     #[oai(path = "/session", method = "delete")]
     async fn sign_out(&self, state: Data<&AppState>, client: PortalClient) -> ApiResult<SignedOut> {
         let ctx = client.0;
-        let tx = ctx.db.write().await?;
-        sessions::end(&tx, ctx.session.id).await?;
-        tx.commit().await?;
-        let mut cookie = session_cookie(&state, "");
-        cookie.make_removal();
-        Ok(SignedOut::Done(cookie.to_string()))
+        end_session(&state, &ctx.db, ctx.session.id).await
     }
 
     /// The signed-in client
