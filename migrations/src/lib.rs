@@ -9,6 +9,7 @@ mod m0001_foundation;
 mod m0002_firm_workspace;
 mod m0003_portal_access;
 mod m0004_sharing;
+mod m0005_billing;
 mod sql;
 
 use sea_orm_migration::prelude::*;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_firm_workspace::Migration),
             Box::new(m0003_portal_access::Migration),
             Box::new(m0004_sharing::Migration),
+            Box::new(m0005_billing::Migration),
         ]
     }
 }
@@ -35,6 +37,15 @@ impl MigratorTrait for Migrator {
 /// removes its rows. A test checks this list against the database catalogue, so a new table
 /// cannot be forgotten by firm deletion or by row-level security.
 pub const TENANT_TABLES: &[&str] = &[
+    "webhook_event",
+    "payment_method_setup",
+    "billing_customer",
+    "payment",
+    "payment_attempt",
+    "payment_method",
+    "invoice_line",
+    "invoice",
+    "billing_settings",
     "client_notice",
     "digest_run",
     "member_preferences",
@@ -61,8 +72,16 @@ pub const TENANT_TABLES: &[&str] = &[
     "member",
 ];
 
-/// Tables that are not owned by one firm: the registry itself and operator sessions.
-pub const PLATFORM_TABLES: &[&str] = &["tenant", "operator_session"];
+/// Tables that are not owned by one firm: the registry itself, operator sessions, the map from
+/// payment-provider accounts to firms (webhooks arrive without a host), and the mock payment
+/// provider's own store.
+pub const PLATFORM_TABLES: &[&str] = &[
+    "tenant",
+    "operator_session",
+    "payment_account",
+    "mock_psp_object",
+    "mock_psp_idempotency",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {

@@ -2,6 +2,8 @@
 //! invalidation when the firm changes it. Keys are always the firm's id, so one firm's cached
 //! value can never be served to another.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -11,6 +13,9 @@ use crate::ids::TenantId;
 #[derive(Clone)]
 pub struct TenantCache<V: Clone + Send + Sync + 'static> {
     inner: Cache<TenantId, V>,
+    /// Bumped by every invalidation: a value loaded before an invalidation that arrived while
+    /// it was being loaded must not be cached (it may be the stale one).
+    generation: Arc<AtomicU64>,
 }
 
 impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
@@ -20,6 +25,7 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
                 .time_to_live(ttl)
                 .max_capacity(capacity)
                 .build(),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -31,8 +37,29 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
         self.inner.insert(tenant, value).await;
     }
 
+    /// Read this before loading a value from its source, and pass it to
+    /// [`insert_loaded`](Self::insert_loaded).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches a value loaded when the generation was `seen`, unless an invalidation came in
+    /// meanwhile.
+    pub async fn insert_loaded(&self, tenant: TenantId, value: V, seen: u64) {
+        if self.generation() == seen {
+            self.inner.insert(tenant, value).await;
+        }
+    }
+
     pub async fn invalidate(&self, tenant: TenantId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.inner.invalidate(&tenant).await;
+    }
+
+    /// Drops every entry (after a missed cross-node invalidation).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.inner.invalidate_all();
     }
 }
 
@@ -49,5 +76,19 @@ mod tests {
         assert_eq!(cache.get(b).await, None);
         cache.invalidate(a).await;
         assert_eq!(cache.get(a).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_value_loaded_across_an_invalidation_is_not_cached() {
+        let cache = TenantCache::new(Duration::from_secs(60), 100);
+        let a = TenantId::new();
+        let seen = cache.generation();
+        // The source changed while the old value was being loaded.
+        cache.invalidate(a).await;
+        cache.insert_loaded(a, "stale", seen).await;
+        assert_eq!(cache.get(a).await, None);
+        let seen = cache.generation();
+        cache.insert_loaded(a, "fresh", seen).await;
+        assert_eq!(cache.get(a).await, Some("fresh"));
     }
 }

@@ -24,6 +24,12 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub mail: MailSettings,
     pub storage: StorageSettings,
+    /// `storage.backend` and `storage.s3.*`. Read from the same `[storage]` table as
+    /// [`StorageSettings`] by [`Settings::from_figment`], and kept in a struct of its own so that
+    /// code building a `StorageSettings` by hand (the master-key handling) need not know about
+    /// backends.
+    #[serde(skip)]
+    pub storage_backend: StorageBackendSettings,
     pub log: LogSettings,
     pub payments: PaymentSettings,
 }
@@ -154,6 +160,60 @@ pub struct StorageSettings {
     pub master_key: SecretString,
 }
 
+/// Where document blobs are kept (see [`crate::storage`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StorageBackendSettings {
+    #[serde(rename = "backend")]
+    pub kind: StorageBackend,
+    pub s3: S3Settings,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// One directory per firm under `storage.dir`.
+    #[default]
+    Local,
+    /// An S3-compatible bucket, through the `object_store` crate.
+    S3,
+}
+
+/// `storage.s3.*`: used when `storage.backend` is `s3`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Empty for AWS S3 itself; otherwise the base URL of an S3-compatible service.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Permits an `http://` endpoint (a local S3-compatible server).
+    pub allow_http: bool,
+    /// Key prefix (`a/b`), without leading or trailing `/`; empty puts firms at the bucket root.
+    pub prefix: String,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".to_owned(),
+            access_key_id: String::new(),
+            secret_access_key: SecretString::from(String::new()),
+            allow_http: false,
+            prefix: String::new(),
+        }
+    }
+}
+
+impl S3Settings {
+    /// The prefix as path segments (validated at start-up; empty segments are dropped).
+    pub fn prefix_segments(&self) -> impl Iterator<Item = &str> {
+        self.prefix.split('/').filter(|s| !s.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     pub format: LogFormat,
@@ -170,6 +230,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentSettings {
     pub stripe: StripeSettings,
+    pub mock: MockPaymentSettings,
+}
+
+/// The mock provider (development, demos, tests). Its webhooks are signed with this secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MockPaymentSettings {
+    pub webhook_secret: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +244,8 @@ pub struct StripeSettings {
     pub api_base: String,
     pub secret_key: SecretString,
     pub webhook_secret: SecretString,
+    /// Stripe.js publishable key (`pk_…`): not a secret, sent to browsers.
+    pub publishable_key: String,
 }
 
 /// A configuration problem, printed as one line: `configuration: <key>: <what is wrong>`.
@@ -219,16 +288,11 @@ impl Settings {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
-        let settings: Settings = figment.extract().map_err(|err| {
-            let key = err.path.join(".");
-            let key = if key.is_empty() {
-                "(file)".to_owned()
-            } else {
-                key
-            };
-            // figment's Display repeats the key and provider; the kind alone reads best after it.
-            ConfigError::new(&key, err.kind.to_string())
-        })?;
+        let mut settings: Settings = figment.extract().map_err(|err| extract_error(err, &[]))?;
+        settings.storage_backend = figment
+            .focus("storage")
+            .extract()
+            .map_err(|err| extract_error(err, &["storage"]))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -284,6 +348,9 @@ impl Settings {
             ));
         }
         crate::crypto::validate_master_key_setting(&self.storage)?;
+        if self.storage_backend.kind == StorageBackend::S3 {
+            validate_s3(&self.storage_backend.s3)?;
+        }
         if lettre_mailbox_is_invalid(&self.mail.from) {
             return Err(ConfigError::new(
                 "mail.from",
@@ -384,6 +451,95 @@ impl Settings {
     pub fn is_https(&self) -> bool {
         self.server.public_scheme == PublicScheme::Https
     }
+}
+
+/// One line naming the key. `within` is the table that was extracted, when not the root.
+fn extract_error(err: figment::Error, within: &[&str]) -> ConfigError {
+    let path: Vec<&str> = within
+        .iter()
+        .copied()
+        .chain(err.path.iter().map(String::as_str))
+        .collect();
+    let key = if path.is_empty() {
+        "(file)".to_owned()
+    } else {
+        path.join(".")
+    };
+    // figment's Display repeats the key and provider; the kind alone reads best after it.
+    ConfigError::new(&key, err.kind.to_string())
+}
+
+/// `storage.s3.*` must describe a usable bucket when `storage.backend` is `s3`. Messages never
+/// echo the credentials.
+fn validate_s3(s3: &S3Settings) -> Result<(), ConfigError> {
+    const REQUIRED: &str = "required when storage.backend is s3";
+    if s3.bucket.trim().is_empty() {
+        return Err(ConfigError::new("storage.s3.bucket", REQUIRED));
+    }
+    let bucket_ok = (3..=63).contains(&s3.bucket.len())
+        && s3
+            .bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && s3.bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s3.bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok {
+        return Err(ConfigError::new(
+            "storage.s3.bucket",
+            "must be a bucket name: 3-63 lower-case letters, digits, `-` or `.`",
+        ));
+    }
+    if s3.region.trim().is_empty() {
+        return Err(ConfigError::new("storage.s3.region", REQUIRED));
+    }
+    if !s3.endpoint.trim().is_empty() {
+        let url = url::Url::parse(s3.endpoint.trim()).map_err(|err| {
+            ConfigError::new("storage.s3.endpoint", format!("is not a valid URL ({err})"))
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if s3.allow_http => {}
+            "http" => {
+                return Err(ConfigError::new(
+                    "storage.s3.endpoint",
+                    "is plain http: set storage.s3.allow_http = true to permit it \
+                     (local S3-compatible servers only)",
+                ));
+            }
+            other => {
+                return Err(ConfigError::new(
+                    "storage.s3.endpoint",
+                    format!("unsupported scheme `{other}` (use https:// or http://)"),
+                ));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::new(
+                "storage.s3.endpoint",
+                "must not hold credentials (use storage.s3.access_key_id and secret_access_key)",
+            ));
+        }
+    }
+    if s3.access_key_id.trim().is_empty() {
+        return Err(ConfigError::new("storage.s3.access_key_id", REQUIRED));
+    }
+    if s3.secret_access_key.expose_secret().trim().is_empty() {
+        return Err(ConfigError::new("storage.s3.secret_access_key", REQUIRED));
+    }
+    let prefix_ok = s3.prefix_segments().all(|segment| {
+        segment != "."
+            && segment != ".."
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    });
+    if !prefix_ok {
+        return Err(ConfigError::new(
+            "storage.s3.prefix",
+            "must be `/`-separated segments of letters, digits, `-`, `_` or `.`",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
@@ -502,6 +658,125 @@ mod tests {
         assert!(msg.contains("server.bind"), "{msg}");
         let msg = error_for(&[("PORTICO_SERVER__BASE_DOMAIN", "Example.COM")]);
         assert!(msg.contains("server.base_domain"), "{msg}");
+    }
+
+    const S3_OK: &[(&str, &str)] = &[
+        ("PORTICO_STORAGE__BACKEND", "s3"),
+        ("PORTICO_STORAGE__S3__BUCKET", "portico-docs"),
+        ("PORTICO_STORAGE__S3__ENDPOINT", "http://127.0.0.1:9000"),
+        ("PORTICO_STORAGE__S3__ALLOW_HTTP", "true"),
+        ("PORTICO_STORAGE__S3__ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        (
+            "PORTICO_STORAGE__S3__SECRET_ACCESS_KEY",
+            "s3cr3t-hunter2-value",
+        ),
+        ("PORTICO_STORAGE__S3__PREFIX", "prod/portico"),
+    ];
+
+    /// `S3_OK` with `changes` applied (an empty value removes the variable).
+    fn s3_vars<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars: Vec<(&str, &str)> = S3_OK
+            .iter()
+            .copied()
+            .filter(|(key, _)| !changes.iter().any(|(changed, _)| changed == key))
+            .collect();
+        vars.extend(
+            changes
+                .iter()
+                .copied()
+                .filter(|(_, value)| !value.is_empty()),
+        );
+        vars
+    }
+
+    #[test]
+    fn storage_is_local_unless_s3_is_chosen() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(None).expect("defaults");
+            assert_eq!(settings.storage_backend.kind, StorageBackend::Local);
+            for (key, value) in S3_OK {
+                jail.set_env(key, value);
+            }
+            let settings = Settings::load(None).expect("valid S3 settings");
+            let s3 = &settings.storage_backend.s3;
+            assert_eq!(settings.storage_backend.kind, StorageBackend::S3);
+            assert_eq!(s3.bucket, "portico-docs");
+            assert_eq!(s3.region, "us-east-1");
+            assert_eq!(
+                s3.prefix_segments().collect::<Vec<_>>(),
+                ["prod", "portico"]
+            );
+            assert!(!format!("{settings:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn s3_settings_are_checked_at_start_up() {
+        for (changes, key) in [
+            (
+                &[("PORTICO_STORAGE__BACKEND", "ftp")][..],
+                "storage.backend",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__BUCKET", "")][..],
+                "storage.s3.bucket",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__BUCKET", "Bad_Bucket")][..],
+                "storage.s3.bucket",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__ALLOW_HTTP", "")][..],
+                "storage.s3.endpoint",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__ALLOW_HTTP", "maybe")][..],
+                "storage.s3.allow_http",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__ENDPOINT", "ftp://h")][..],
+                "storage.s3.endpoint",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__ENDPOINT", "http://k:hunter2@h")][..],
+                "storage.s3.endpoint",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__REGION", " ")][..],
+                "storage.s3.region",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__ACCESS_KEY_ID", "")][..],
+                "storage.s3.access_key_id",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__SECRET_ACCESS_KEY", "")][..],
+                "storage.s3.secret_access_key",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__PREFIX", "a/../b")][..],
+                "storage.s3.prefix",
+            ),
+            (
+                &[("PORTICO_STORAGE__S3__PREFIX", "a b")][..],
+                "storage.s3.prefix",
+            ),
+        ] {
+            let msg = error_for(&s3_vars(changes));
+            assert!(
+                msg.starts_with(&format!("configuration: {key}:")),
+                "{changes:?}: {msg}"
+            );
+            assert_eq!(msg.lines().count(), 1, "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        // Without `storage.backend = "s3"` the S3 keys are not required.
+        Jail::expect_with(|jail| {
+            jail.set_env("PORTICO_STORAGE__S3__BUCKET", "Not_Checked");
+            assert!(Settings::load(None).is_ok());
+            Ok(())
+        });
     }
 
     #[test]

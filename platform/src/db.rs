@@ -69,6 +69,10 @@ impl Database {
             .min_connections(0)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(10))
+            // A pooled connection is pinged before use only once it has been idle for a while
+            // (the ones a server, proxy or firewall may have dropped); pinging on every
+            // checkout cost a round trip per transaction, three per request (bench/).
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .sqlx_logging(false);
         let busy = Duration::from_millis(settings.busy_timeout_ms);
         options.map_sqlx_sqlite_opts(move |opts: SqliteConnectOptions| {
@@ -153,10 +157,10 @@ async fn begin(
             ..Default::default()
         },
         (Backend::Sqlite, AccessMode::ReadOnly) => TransactionOptions::default(),
-        (Backend::Postgres, mode) => TransactionOptions {
-            access_mode: Some(mode),
-            ..Default::default()
-        },
+        // PostgreSQL transactions are read-write by default; a read-only one says so in the
+        // same round trip as its tenant binding ([`TenantTx::bind`]) rather than in a
+        // `SET TRANSACTION` of its own.
+        (Backend::Postgres, _) => TransactionOptions::default(),
     };
     conn.begin_with_options(options).await
 }
@@ -190,13 +194,13 @@ impl TenantDb {
     /// A read-write transaction bound to this firm.
     pub async fn write(&self) -> Result<TenantTx, DbErr> {
         let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
-        TenantTx::bind(tx, self.db.backend, self.tenant).await
+        TenantTx::bind(tx, self.db.backend, self.tenant, AccessMode::ReadWrite).await
     }
 
     /// A read-only transaction bound to this firm.
     pub async fn read(&self) -> Result<TenantTx, DbErr> {
         let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadOnly).await?;
-        TenantTx::bind(tx, self.db.backend, self.tenant).await
+        TenantTx::bind(tx, self.db.backend, self.tenant, AccessMode::ReadOnly).await
     }
 }
 
@@ -212,13 +216,20 @@ impl TenantTx {
         tx: DatabaseTransaction,
         backend: Backend,
         tenant: TenantId,
+        mode: AccessMode,
     ) -> Result<Self, DbErr> {
         if backend == Backend::Postgres {
-            // Transaction-local (`true`), so a pooled connection never carries it to the next user.
-            tx.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('app.tenant_id', $1, true)",
-                [tenant.to_string().into()],
+            // Transaction-local (`true`), so a pooled connection never carries it to the next
+            // user. The access mode and the binding go in one simple-protocol message (one round
+            // trip instead of two); the id is a typed UUID, formatted as hex digits and dashes,
+            // so it is safe to write into the statement.
+            let read_only = match mode {
+                AccessMode::ReadOnly => "SET TRANSACTION READ ONLY; ",
+                _ => "",
+            };
+            let tenant = tenant.as_uuid();
+            tx.execute_unprepared(&format!(
+                "{read_only}SELECT set_config('app.tenant_id', '{tenant}', true)"
             ))
             .await?;
         }
@@ -265,7 +276,7 @@ impl RegistryTx {
 
     /// Continues the same transaction as the given firm.
     pub async fn bind_tenant(self, tenant: TenantId) -> Result<TenantTx, DbErr> {
-        TenantTx::bind(self.tx, self.backend, tenant).await
+        TenantTx::bind(self.tx, self.backend, tenant, AccessMode::ReadWrite).await
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {

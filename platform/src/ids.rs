@@ -76,6 +76,10 @@ typed_id!(
     DocumentId,
     /// A custom field defined by a firm (SPEC §7).
     CustomFieldId,
+    InvoiceId,
+    PaymentId,
+    PaymentMethodId,
+    PaymentAttemptId,
 );
 
 #[cfg(test)]

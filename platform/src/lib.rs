@@ -5,6 +5,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod ids;
+pub mod invalidation;
 pub mod mail;
 pub mod money;
 pub mod password;

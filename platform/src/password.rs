@@ -1,5 +1,6 @@
 //! Password hashing with Argon2id (OWASP: m=19 MiB, t=2, p=1), run off the async runtime behind
-//! a semaphore sized to the cores so a login storm cannot starve other requests or memory.
+//! a semaphore of one less than the cores so a login storm cannot starve other requests or
+//! memory.
 
 use std::sync::Arc;
 
@@ -31,13 +32,16 @@ fn argon2() -> Argon2<'static> {
 
 impl PasswordHasher {
     pub fn new() -> Self {
+        // One core is always left to everything else: with a hash per core, a login storm
+        // took every core and doubled other requests' p99 (bench/, login storm).
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let permits = cores.saturating_sub(1).max(1);
         let dummy = hash_blocking("portico-dummy-password-for-timing")
             .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(permits)),
             dummy_hash: dummy.into(),
         }
     }

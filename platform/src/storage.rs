@@ -1,42 +1,986 @@
-//! The local blob store: one directory per firm under `storage.dir`. Documents arrive with the
-//! sharing features; onboarding, deletion and readiness already need the directory layout.
+//! The blob store: where document blobs live, in one layout for both backends — a folder per
+//! firm holding blobs under generated names. It moves opaque bytes only: [`crate::crypto`] seals
+//! them before they arrive and opens them after they leave, the same way for both backends.
+//!
+//! **Local** (`storage.backend = "local"`, the default): `storage.dir/<firm id>/<name>`. An
+//! upload is written to a temp file (`.upload-…`, mode 0600) in the firm's directory, fsynced,
+//! renamed to its name, and the directory fsynced; a failed or dropped upload removes its temp
+//! file.
+//!
+//! **S3** (`storage.backend = "s3"`, through `object_store`): `<prefix>/<firm id>/<name>` in
+//! `storage.s3.bucket`. An upload of at most [`PART_SIZE`] bytes is one PUT; a larger one becomes
+//! a multipart upload of `PART_SIZE` parts with at most [`PARTS_IN_FLIGHT`] parts being sent
+//! while the next one fills, so an upload holds at most `(PARTS_IN_FLIGHT + 1) × PART_SIZE`
+//! bytes whatever the document's size. S3 shows an object only once its PUT or its multipart
+//! completion succeeds, which plays the part of the atomic rename; a failed or dropped upload
+//! aborts its multipart upload. Reads stream the object; reading it again (the second pass of a
+//! verified download) asks for the same version by ETag, so a blob replaced in between fails
+//! instead of mixing two blobs.
 
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
+};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use crate::config::{Settings, StorageBackend};
 use crate::ids::TenantId;
 
-#[derive(Clone, Debug)]
+/// S3 part size: the smallest S3 accepts for every part but the last, and the most an upload
+/// buffers before sending.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts of one upload being sent at once (while the next one fills from the client).
+pub const PARTS_IN_FLIGHT: usize = 2;
+/// Local temp files of uploads in progress start with this; the sweeper removes stale ones.
+pub const TEMP_PREFIX: &str = ".upload-";
+/// A readiness probe that waits longer than this reports the bucket as not ready.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The configured store; cheap to clone (clones share the S3 client).
+#[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    remote: Option<Arc<Remote>>,
+}
+
+struct Remote {
+    store: Arc<dyn ObjectStore>,
+    /// Where the firm folders start (`storage.s3.prefix`); empty at the bucket root.
+    prefix: ObjectPath,
+    /// Bucket, endpoint and prefix, for logs and `Debug` (never the credentials).
+    label: String,
+}
+
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.remote {
+            None => f
+                .debug_struct("BlobStore")
+                .field("dir", &self.root)
+                .finish(),
+            Some(remote) => f
+                .debug_struct("BlobStore")
+                .field("s3", &remote.label)
+                .finish(),
+        }
+    }
+}
+
+/// The store could not be set up at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageSetupError {
+    #[error("cannot create storage directory {}: {source}", path.display())]
+    Directory { path: PathBuf, source: io::Error },
+    #[error("cannot set up the S3 client for bucket `{bucket}` (storage.s3): {source}")]
+    S3 {
+        bucket: String,
+        source: object_store::Error,
+    },
+}
+
+/// One entry of a firm's folder (see [`BlobStore::list_tenant`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub name: String,
+    /// When it was last written, when the store says.
+    pub modified: Option<SystemTime>,
+}
+
+impl StoredEntry {
+    /// The temp file of a local upload in progress (or interrupted by a crash).
+    pub fn is_temp(&self) -> bool {
+        self.name.starts_with(TEMP_PREFIX)
+    }
+}
+
+fn store_error(err: object_store::Error) -> io::Error {
+    match err {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, err),
+        other => io::Error::other(other),
+    }
+}
+
+/// Blob names are generated, but they come back from database rows: a name that is not one
+/// plain path segment never reaches a path or a key.
+fn check_name(name: &str) -> io::Result<()> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255;
+    if plain {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a blob name",
+        ))
+    }
 }
 
 impl BlobStore {
-    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+    /// A local store in `root` (created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        Ok(Self { root, remote: None })
     }
 
+    /// The store `storage.backend` names. Building the S3 client does not contact the bucket;
+    /// `/readyz` does ([`BlobStore::check_writable`]).
+    pub fn from_settings(settings: &Settings) -> Result<Self, StorageSetupError> {
+        let dir = &settings.storage.dir;
+        match settings.storage_backend.kind {
+            StorageBackend::Local => {
+                Self::new(dir).map_err(|source| StorageSetupError::Directory {
+                    path: dir.clone(),
+                    source,
+                })
+            }
+            StorageBackend::S3 => {
+                let s3 = &settings.storage_backend.s3;
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&s3.bucket)
+                    .with_region(&s3.region)
+                    .with_access_key_id(&s3.access_key_id)
+                    .with_secret_access_key(s3.secret_access_key.expose_secret())
+                    .with_allow_http(s3.allow_http);
+                let endpoint = s3.endpoint.trim();
+                if !endpoint.is_empty() {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                let store = builder.build().map_err(|source| StorageSetupError::S3 {
+                    bucket: s3.bucket.clone(),
+                    source,
+                })?;
+                let prefix: ObjectPath = s3.prefix_segments().collect();
+                let label = format!(
+                    "bucket `{}` at {}, prefix `{}`",
+                    s3.bucket,
+                    if endpoint.is_empty() {
+                        "AWS S3"
+                    } else {
+                        endpoint
+                    },
+                    prefix
+                );
+                tracing::info!(store = %label, "documents are stored in an S3-compatible bucket");
+                Ok(Self::with_object_store(
+                    dir.clone(),
+                    Arc::new(store),
+                    prefix,
+                    label,
+                ))
+            }
+        }
+    }
+
+    /// A store over any `object_store` backend (S3 in production, memory in unit tests).
+    fn with_object_store(
+        root: PathBuf,
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+        label: String,
+    ) -> Self {
+        Self {
+            root,
+            remote: Some(Arc::new(Remote {
+                store,
+                prefix,
+                label,
+            })),
+        }
+    }
+
+    /// `storage.dir`. With the S3 backend nothing is stored there.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// A firm's directory in the local layout (with the S3 backend, where it would be).
     pub fn tenant_dir(&self, tenant: TenantId) -> PathBuf {
         self.root.join(tenant.to_string())
     }
 
-    /// Removes every stored blob of a firm (part of deleting the firm).
-    pub async fn delete_tenant(&self, tenant: TenantId) -> std::io::Result<()> {
-        match tokio::fs::remove_dir_all(self.tenant_dir(tenant)).await {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
+    /// Removes every stored blob of a firm (part of deleting the firm). Incomplete S3
+    /// multipart uploads cannot be listed through `object_store`; the bucket's lifecycle rule
+    /// removes those.
+    pub async fn delete_tenant(&self, tenant: TenantId) -> io::Result<()> {
+        let Some(remote) = &self.remote else {
+            return match tokio::fs::remove_dir_all(self.tenant_dir(tenant)).await {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            };
+        };
+        let locations = remote
+            .store
+            .list(Some(&remote.tenant_prefix(tenant)))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let mut deleted = remote.store.delete_stream(locations);
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(store_error(err)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Readiness: the store accepts a write (creates and removes a probe file or object).
+    pub async fn check_writable(&self) -> io::Result<()> {
+        let probe_name = format!(".ready-{}", uuid::Uuid::new_v4());
+        let Some(remote) = &self.remote else {
+            let probe = self.root.join(probe_name);
+            tokio::fs::write(&probe, b"ok").await?;
+            return tokio::fs::remove_file(&probe).await;
+        };
+        let probe = remote.prefix.clone().join(probe_name);
+        let attempt = async {
+            remote
+                .store
+                .put(&probe, PutPayload::from_static(b"ok"))
+                .await?;
+            remote.store.delete(&probe).await
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer from {} within {PROBE_TIMEOUT:?}", remote.label),
+            )),
         }
     }
 
-    /// Readiness: the store accepts a write (creates, syncs and removes a probe file).
-    pub async fn check_writable(&self) -> std::io::Result<()> {
-        let probe = self.root.join(format!(".ready-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&probe, b"ok").await?;
-        tokio::fs::remove_file(&probe).await
+    /// Starts storing the blob `name` of `tenant`. Nothing is visible under `name` until
+    /// [`BlobUpload::commit`] succeeds; dropping the upload before that leaves nothing behind.
+    pub async fn begin_upload(&self, tenant: TenantId, name: &str) -> io::Result<BlobUpload> {
+        check_name(name)?;
+        let Some(remote) = &self.remote else {
+            let dir = self.tenant_dir(tenant);
+            tokio::fs::create_dir_all(&dir).await?;
+            let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            let file = options.open(&temp).await?;
+            return Ok(BlobUpload(Upload::Local(LocalUpload {
+                file,
+                temp: TempGuard(Some(temp)),
+                path: dir.join(name),
+                dir,
+            })));
+        };
+        Ok(BlobUpload(Upload::Remote(RemoteUpload {
+            store: Arc::clone(&remote.store),
+            location: remote.location(tenant, name),
+            buffer: Vec::new(),
+            multipart: None,
+        })))
+    }
+
+    /// Opens a stored blob for reading from its first byte; `None` when it does not exist.
+    pub async fn open(&self, tenant: TenantId, name: &str) -> io::Result<Option<BlobRead>> {
+        check_name(name)?;
+        let Some(remote) = &self.remote else {
+            let file = match tokio::fs::File::open(self.tenant_dir(tenant).join(name)).await {
+                Ok(file) => file,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(err) => return Err(err),
+            };
+            let size = file.metadata().await?.len();
+            return Ok(Some(BlobRead {
+                size,
+                source: Source::Local(file),
+            }));
+        };
+        let location = remote.location(tenant, name);
+        let result = match remote
+            .store
+            .get_opts(&location, GetOptions::default())
+            .await
+        {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(store_error(err)),
+        };
+        let size = result.meta.size;
+        let e_tag = result.meta.e_tag.clone();
+        Ok(Some(BlobRead {
+            size,
+            source: Source::Remote {
+                store: Arc::clone(&remote.store),
+                location,
+                e_tag,
+                reader: object_reader(result),
+            },
+        }))
+    }
+
+    /// Removes one blob or temp file; `false` when it was already gone.
+    pub async fn remove(&self, tenant: TenantId, name: &str) -> io::Result<bool> {
+        check_name(name)?;
+        let Some(remote) = &self.remote else {
+            return match tokio::fs::remove_file(self.tenant_dir(tenant).join(name)).await {
+                Ok(()) => Ok(true),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(err) => Err(err),
+            };
+        };
+        match remote.store.delete(&remote.location(tenant, name)).await {
+            // S3 answers a delete of a missing key with success too.
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    /// The files (objects) directly in a firm's folder whose names `wanted` accepts, with their
+    /// modification times (looked up only for those, on the local disk).
+    pub async fn list_tenant(
+        &self,
+        tenant: TenantId,
+        wanted: impl Fn(&str) -> bool,
+    ) -> io::Result<Vec<StoredEntry>> {
+        let mut found = Vec::new();
+        let Some(remote) = &self.remote else {
+            let mut entries = match tokio::fs::read_dir(self.tenant_dir(tenant)).await {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
+                Err(err) => return Err(err),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !wanted(&name) {
+                    continue;
+                }
+                let metadata = entry.metadata().await?;
+                if metadata.is_file() {
+                    found.push(StoredEntry {
+                        name,
+                        modified: metadata.modified().ok(),
+                    });
+                }
+            }
+            return Ok(found);
+        };
+        let listed = remote
+            .store
+            .list_with_delimiter(Some(&remote.tenant_prefix(tenant)))
+            .await
+            .map_err(store_error)?;
+        for meta in listed.objects {
+            let Some(name) = meta.location.filename() else {
+                continue;
+            };
+            if wanted(name) {
+                found.push(StoredEntry {
+                    name: name.to_owned(),
+                    modified: Some(SystemTime::from(meta.last_modified)),
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Remote {
+    fn tenant_prefix(&self, tenant: TenantId) -> ObjectPath {
+        self.prefix.clone().join(tenant.to_string())
+    }
+
+    fn location(&self, tenant: TenantId, name: &str) -> ObjectPath {
+        self.tenant_prefix(tenant).join(name)
+    }
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+/// A blob being stored (see [`BlobStore::begin_upload`]).
+pub struct BlobUpload(Upload);
+
+enum Upload {
+    Local(LocalUpload),
+    Remote(RemoteUpload),
+}
+
+impl BlobUpload {
+    /// Appends bytes. With S3 this may wait for a part to be sent (back-pressure on the client).
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.0 {
+            Upload::Local(local) => local.file.write_all(data).await,
+            Upload::Remote(remote) => remote.write(data).await,
+        }
+    }
+
+    /// Makes the blob visible under its name, durably: fsync, rename and directory fsync on
+    /// disk; the PUT or the multipart completion on S3 (aborted if that fails).
+    pub async fn commit(self) -> io::Result<()> {
+        match self.0 {
+            Upload::Local(local) => local.commit().await,
+            Upload::Remote(remote) => remote.commit().await,
+        }
+    }
+}
+
+struct LocalUpload {
+    file: tokio::fs::File,
+    temp: TempGuard,
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl LocalUpload {
+    async fn commit(self) -> io::Result<()> {
+        let LocalUpload {
+            mut file,
+            mut temp,
+            dir,
+            path,
+        } = self;
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+        let temp_path = temp
+            .0
+            .clone()
+            .ok_or_else(|| io::Error::other("temp file already gone"))?;
+        tokio::fs::rename(&temp_path, &path).await?;
+        temp.0 = None;
+        if let Err(err) = sync_dir(&dir).await {
+            // Not durable, so not committed: the caller writes no row for it.
+            if let Err(remove) = tokio::fs::remove_file(&path).await {
+                tracing::warn!(path = %path.display(), error = %remove, "could not remove an unused blob");
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+/// Removes its file when dropped, unless disarmed: an upload that fails, or whose request is
+/// dropped half-way, leaves no temp file behind.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take()
+            && let Err(err) = std::fs::remove_file(&path)
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %err, "could not remove an upload's temp file");
+        }
+    }
+}
+
+/// Makes a rename durable (the directory entry is what a crash would lose).
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        tokio::fs::File::open(dir).await?.sync_all().await
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+struct RemoteUpload {
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    /// The part being filled (at most [`PART_SIZE`] bytes).
+    buffer: Vec<u8>,
+    /// Started once the content is known to need more than one part.
+    multipart: Option<Multipart>,
+}
+
+struct Multipart {
+    upload: Box<dyn MultipartUpload>,
+    /// Parts being sent, as tasks so they progress while the client is being read.
+    parts: JoinSet<object_store::Result<()>>,
+}
+
+impl RemoteUpload {
+    async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            // A full buffer is sent only once more content shows it is not the whole blob, so
+            // a blob of up to PART_SIZE bytes stays a single PUT.
+            if self.buffer.len() == PART_SIZE {
+                self.send_part().await?;
+            }
+            let take = (PART_SIZE - self.buffer.len()).min(data.len());
+            let needed = self.buffer.len() + take;
+            if needed > self.buffer.capacity() {
+                // Grow by doubling, but never past one part.
+                let target = (self.buffer.capacity() * 2).clamp(needed, PART_SIZE);
+                self.buffer.reserve_exact(target - self.buffer.len());
+            }
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> io::Result<()> {
+        if self.multipart.is_none() {
+            let upload = self
+                .store
+                .put_multipart(&self.location)
+                .await
+                .map_err(store_error)?;
+            self.multipart = Some(Multipart {
+                upload,
+                parts: JoinSet::new(),
+            });
+        }
+        let Some(multipart) = self.multipart.as_mut() else {
+            return Err(io::Error::other("multipart upload missing"));
+        };
+        while multipart.parts.len() >= PARTS_IN_FLIGHT {
+            match multipart.parts.join_next().await {
+                Some(joined) => part_result(joined)?,
+                None => break,
+            }
+        }
+        // The next part will be full too: allocate it once instead of growing it.
+        let part = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_SIZE));
+        multipart
+            .parts
+            .spawn(multipart.upload.put_part(PutPayload::from(part)));
+        Ok(())
+    }
+
+    async fn commit(mut self) -> io::Result<()> {
+        let last = std::mem::take(&mut self.buffer);
+        let Some(mut multipart) = self.multipart.take() else {
+            return self
+                .store
+                .put(&self.location, PutPayload::from(last))
+                .await
+                .map(|_| ())
+                .map_err(store_error);
+        };
+        let completed = async {
+            if !last.is_empty() {
+                multipart
+                    .parts
+                    .spawn(multipart.upload.put_part(PutPayload::from(last)));
+            }
+            while let Some(joined) = multipart.parts.join_next().await {
+                part_result(joined)?;
+            }
+            multipart
+                .upload
+                .complete()
+                .await
+                .map(|_| ())
+                .map_err(store_error)
+        }
+        .await;
+        if completed.is_err() {
+            multipart.abort().await;
+        }
+        completed
+    }
+}
+
+impl Multipart {
+    async fn abort(mut self) {
+        self.parts.shutdown().await;
+        if let Err(err) = self.upload.abort().await {
+            tracing::warn!(error = %err, "could not abort a multipart upload (a bucket lifecycle rule removes it)");
+        }
+    }
+}
+
+impl Drop for RemoteUpload {
+    fn drop(&mut self) {
+        // Dropped before commit (refused, failed or disconnected upload): abort the multipart
+        // upload so its parts do not stay stored. Drop cannot wait, so a task does it.
+        if let Some(multipart) = self.multipart.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(multipart.abort());
+                }
+                Err(_) => tracing::warn!(
+                    "multipart upload dropped outside the runtime; a bucket lifecycle rule removes it"
+                ),
+            }
+        }
+    }
+}
+
+fn part_result(joined: Result<object_store::Result<()>, tokio::task::JoinError>) -> io::Result<()> {
+    match joined {
+        Ok(result) => result.map_err(store_error),
+        Err(err) => Err(io::Error::other(format!("part upload task failed: {err}"))),
+    }
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+/// A stored blob opened for reading (see [`BlobStore::open`]).
+pub struct BlobRead {
+    size: u64,
+    source: Source,
+}
+
+type ObjectReader = Pin<Box<dyn futures::AsyncRead + Send>>;
+
+enum Source {
+    Local(tokio::fs::File),
+    Remote {
+        store: Arc<dyn ObjectStore>,
+        location: ObjectPath,
+        /// The version that was opened; reading again insists on it.
+        e_tag: Option<String>,
+        reader: ObjectReader,
+    },
+}
+
+fn object_reader(result: object_store::GetResult) -> ObjectReader {
+    Box::pin(result.into_stream().map_err(store_error).into_async_read())
+}
+
+impl BlobRead {
+    /// The blob's length in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fills `buf` with the next bytes; an error if the blob ends first.
+    pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        match &mut self.source {
+            Source::Local(file) => file.read_exact(buf).await.map(|_| ()),
+            Source::Remote { reader, .. } => futures::AsyncReadExt::read_exact(reader, buf).await,
+        }
+    }
+
+    /// Continues reading at `offset` of the same blob: the same open file, or the same object
+    /// version (a replaced object fails here rather than mixing two blobs).
+    pub async fn restart_at(&mut self, offset: u64) -> io::Result<()> {
+        match &mut self.source {
+            Source::Local(file) => file.seek(io::SeekFrom::Start(offset)).await.map(|_| ()),
+            Source::Remote {
+                store,
+                location,
+                e_tag,
+                reader,
+            } => {
+                if offset >= self.size {
+                    *reader = Box::pin(futures::io::empty());
+                    return Ok(());
+                }
+                let options = GetOptions::new()
+                    .with_if_match(e_tag.clone())
+                    .with_range(Some(GetRange::Offset(offset)));
+                let result = store
+                    .get_opts(location, options)
+                    .await
+                    .map_err(store_error)?;
+                *reader = object_reader(result);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 253) as u8).collect()
+    }
+
+    fn memory_store(prefix: &str) -> (BlobStore, Arc<InMemory>) {
+        let memory = Arc::new(InMemory::new());
+        let store = BlobStore::with_object_store(
+            PathBuf::from("unused"),
+            memory.clone(),
+            ObjectPath::from(prefix),
+            "memory".to_owned(),
+        );
+        (store, memory)
+    }
+
+    async fn store_blob(store: &BlobStore, tenant: TenantId, name: &str, data: &[u8], step: usize) {
+        let mut upload = store.begin_upload(tenant, name).await.expect("begin");
+        for piece in data.chunks(step) {
+            upload.write(piece).await.expect("write");
+        }
+        upload.commit().await.expect("commit");
+    }
+
+    async fn read_all(store: &BlobStore, tenant: TenantId, name: &str) -> Vec<u8> {
+        let mut blob = store
+            .open(tenant, name)
+            .await
+            .expect("open")
+            .expect("exists");
+        let mut out = vec![0u8; usize::try_from(blob.size()).expect("size")];
+        blob.read_exact(&mut out).await.expect("read");
+        let mut more = [0u8; 1];
+        assert!(
+            blob.read_exact(&mut more).await.is_err(),
+            "nothing after the end"
+        );
+        out
+    }
+
+    async fn keys(memory: &InMemory) -> Vec<String> {
+        let mut keys: Vec<String> = memory
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("list");
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn local_blobs_appear_only_when_committed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = BlobStore::new(dir.path().join("documents")).expect("store");
+        let tenant = TenantId::new();
+        let mut upload = store.begin_upload(tenant, "a.blob").await.expect("begin");
+        upload.write(b"hello ").await.expect("write");
+        let temps = store.list_tenant(tenant, |_| true).await.expect("list");
+        assert_eq!(temps.len(), 1);
+        assert!(temps[0].is_temp() && temps[0].modified.is_some());
+        drop(upload);
+        assert!(
+            store
+                .list_tenant(tenant, |_| true)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+
+        store_blob(&store, tenant, "a.blob", b"hello world", 4).await;
+        assert_eq!(read_all(&store, tenant, "a.blob").await, b"hello world");
+        let listed = store.list_tenant(tenant, |_| true).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "a.blob");
+        assert!(store.tenant_dir(tenant).join("a.blob").is_file());
+
+        let mut blob = store
+            .open(tenant, "a.blob")
+            .await
+            .expect("open")
+            .expect("exists");
+        let mut head = [0u8; 5];
+        blob.read_exact(&mut head).await.expect("read");
+        blob.restart_at(6).await.expect("restart");
+        let mut tail = [0u8; 5];
+        blob.read_exact(&mut tail).await.expect("read");
+        assert_eq!(&tail, b"world");
+
+        assert!(
+            store
+                .open(tenant, "missing.blob")
+                .await
+                .expect("open")
+                .is_none()
+        );
+        assert!(store.remove(tenant, "a.blob").await.expect("remove"));
+        assert!(!store.remove(tenant, "a.blob").await.expect("remove again"));
+        store_blob(&store, tenant, "b.blob", b"x", 1).await;
+        store.delete_tenant(tenant).await.expect("delete");
+        assert!(!store.tenant_dir(tenant).exists());
+        store
+            .delete_tenant(tenant)
+            .await
+            .expect("deleting twice is fine");
+        store.check_writable().await.expect("writable");
+    }
+
+    #[tokio::test]
+    async fn names_that_are_not_one_segment_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let local = BlobStore::new(dir.path()).expect("store");
+        let (remote, _) = memory_store("p");
+        let tenant = TenantId::new();
+        for store in [&local, &remote] {
+            for name in ["", ".", "..", "../x.blob", "a/b", "a\\b"] {
+                assert!(store.begin_upload(tenant, name).await.is_err(), "{name:?}");
+                assert!(store.open(tenant, name).await.is_err(), "{name:?}");
+                assert!(store.remove(tenant, name).await.is_err(), "{name:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn small_remote_blobs_are_one_put_under_the_firm_prefix() {
+        let (store, memory) = memory_store("portico/test");
+        let tenant = TenantId::new();
+        let data = sample(PART_SIZE);
+        let mut upload = store
+            .begin_upload(tenant, "small.blob")
+            .await
+            .expect("begin");
+        for piece in data.chunks(100_000) {
+            upload.write(piece).await.expect("write");
+        }
+        let Upload::Remote(remote) = &upload.0 else {
+            panic!("remote upload");
+        };
+        assert!(
+            remote.multipart.is_none(),
+            "exactly one part is a single PUT"
+        );
+        assert!(
+            keys(&memory).await.is_empty(),
+            "nothing visible before commit"
+        );
+        upload.commit().await.expect("commit");
+        assert_eq!(
+            keys(&memory).await,
+            vec![format!("portico/test/{tenant}/small.blob")]
+        );
+        assert_eq!(read_all(&store, tenant, "small.blob").await, data);
+        let listed = store.list_tenant(tenant, |_| true).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "small.blob");
+        assert!(!listed[0].is_temp() && listed[0].modified.is_some());
+    }
+
+    #[tokio::test]
+    async fn large_remote_blobs_stream_as_bounded_parts() {
+        let (store, memory) = memory_store("");
+        let tenant = TenantId::new();
+        let data = sample(2 * PART_SIZE + 12_345);
+        let mut upload = store
+            .begin_upload(tenant, "large.blob")
+            .await
+            .expect("begin");
+        for piece in data.chunks(64 * 1024 + 28) {
+            upload.write(piece).await.expect("write");
+            let Upload::Remote(remote) = &upload.0 else {
+                panic!("remote upload");
+            };
+            assert!(remote.buffer.len() <= PART_SIZE);
+            assert!(remote.buffer.capacity() <= PART_SIZE);
+            let in_flight = remote.multipart.as_ref().map_or(0, |m| m.parts.len());
+            assert!(in_flight <= PARTS_IN_FLIGHT);
+        }
+        assert!(
+            keys(&memory).await.is_empty(),
+            "nothing visible before commit"
+        );
+        upload.commit().await.expect("commit");
+        assert_eq!(keys(&memory).await, vec![format!("{tenant}/large.blob")]);
+        assert_eq!(read_all(&store, tenant, "large.blob").await, data);
+    }
+
+    #[tokio::test]
+    async fn dropped_remote_uploads_leave_no_object() {
+        let (store, memory) = memory_store("p");
+        let tenant = TenantId::new();
+        let mut upload = store
+            .begin_upload(tenant, "gone.blob")
+            .await
+            .expect("begin");
+        upload.write(&sample(PART_SIZE + 10)).await.expect("write");
+        drop(upload);
+        tokio::task::yield_now().await;
+        assert!(keys(&memory).await.is_empty());
+        assert!(
+            store
+                .open(tenant, "gone.blob")
+                .await
+                .expect("open")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replaced_object_is_not_read_again() {
+        let (store, _) = memory_store("p");
+        let tenant = TenantId::new();
+        store_blob(&store, tenant, "x.blob", b"first version", 5).await;
+        let mut blob = store
+            .open(tenant, "x.blob")
+            .await
+            .expect("open")
+            .expect("exists");
+        let mut all = [0u8; 13];
+        blob.read_exact(&mut all).await.expect("read");
+        blob.restart_at(6).await.expect("same version");
+        let mut tail = [0u8; 7];
+        blob.read_exact(&mut tail).await.expect("read");
+        assert_eq!(&tail, b"version");
+        store_blob(&store, tenant, "x.blob", b"other version", 5).await;
+        assert!(blob.restart_at(6).await.is_err(), "replaced in between");
+    }
+
+    #[tokio::test]
+    async fn remote_listing_removal_and_firm_deletion() {
+        let (store, memory) = memory_store("p");
+        let (firm, other) = (TenantId::new(), TenantId::new());
+        store_blob(&store, firm, "a.blob", b"a", 1).await;
+        store_blob(&store, firm, "b.blob", b"b", 1).await;
+        store_blob(&store, other, "c.blob", b"c", 1).await;
+        memory
+            .put(
+                &ObjectPath::from(format!("p/{firm}/nested/d.blob")),
+                PutPayload::from_static(b"d"),
+            )
+            .await
+            .expect("put");
+        let mut names: Vec<String> = store
+            .list_tenant(firm, |name| name != "b.blob")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["a.blob"], "direct children that are wanted");
+        assert!(store.remove(firm, "a.blob").await.expect("remove"));
+        store.delete_tenant(firm).await.expect("delete");
+        assert_eq!(keys(&memory).await, vec![format!("p/{other}/c.blob")]);
+        store.check_writable().await.expect("writable");
+        assert_eq!(keys(&memory).await.len(), 1, "the probe is removed");
+    }
+
+    #[test]
+    fn debug_names_the_bucket_but_no_credentials() {
+        use figment::providers::Format;
+        let mut settings = crate::Settings::from_figment(figment::Figment::from(
+            figment::providers::Toml::string(crate::config::DEFAULT_CONFIG),
+        ))
+        .expect("defaults");
+        settings.storage_backend.kind = StorageBackend::S3;
+        let s3 = &mut settings.storage_backend.s3;
+        s3.bucket = "docs".to_owned();
+        s3.endpoint = "http://127.0.0.1:9".to_owned();
+        s3.allow_http = true;
+        s3.access_key_id = "AKIDEXAMPLE".to_owned();
+        s3.secret_access_key = secrecy::SecretString::from("wJalrXUtnFEMIsecretvalue".to_owned());
+        s3.prefix = "portico/prod".to_owned();
+        let store = BlobStore::from_settings(&settings).expect("builds without contacting S3");
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("docs") && shown.contains("portico/prod"),
+            "{shown}"
+        );
+        assert!(!shown.contains("wJalrXUtnFEMIsecretvalue"), "{shown}");
     }
 }

@@ -313,8 +313,20 @@ pub async fn unread(tx: &TenantTx, member: &Member) -> Result<u64, DbErr> {
 }
 
 pub async fn mark_seen(tx: &TenantTx, member: MemberId) -> Result<(), DbErr> {
+    mark_seen_at(tx, member, Utc::now()).await
+}
+
+/// Marks the activity up to `at` as seen (never moving the mark back).
+pub async fn mark_seen_at(
+    tx: &TenantTx,
+    member: MemberId,
+    at: chrono::DateTime<Utc>,
+) -> Result<(), DbErr> {
     let mut prefs = preferences(tx, member).await?;
-    prefs.activity_seen_at = Some(Utc::now());
+    if prefs.activity_seen_at.is_some_and(|seen| seen >= at) {
+        return Ok(());
+    }
+    prefs.activity_seen_at = Some(at);
     upsert_preferences(tx, member, &prefs).await
 }
 

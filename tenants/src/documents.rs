@@ -7,16 +7,20 @@
 //! shared AND the firm shares documents at all (`shareable_kinds` contains `documents`);
 //! everything else is "not found", identical to a missing id.
 //!
-//! **Writing a blob** ([`BlobWriter`]): the upload streams into a temp file in the firm's blob
-//! directory, encrypted chunk by chunk as it arrives; its size is counted against the firm's
-//! limit and its type is checked on the content as it arrives; then the file is fsynced, renamed
-//! to a generated blob name (never the client's filename) and the directory fsynced; only then is
-//! the row inserted and committed. A crash leaves at most an orphan blob or temp file, which the
-//! [`sweep`] removes; never a row without its blob. Any error removes the temp file.
+//! **Writing a blob** ([`BlobWriter`]): the upload streams into the blob store
+//! ([`portico_platform::storage`]: a temp file in the firm's directory, or a PUT / multipart
+//! upload under the firm's prefix in an S3 bucket), encrypted chunk by chunk as it arrives; its
+//! size is counted against the firm's limit and its type is checked on the content as it
+//! arrives; then the blob is committed under a generated name (never the client's filename) —
+//! on disk fsynced, renamed and the directory fsynced, on S3 the object made visible at once —
+//! and only then is the row inserted and committed. A crash leaves at most an orphan blob or
+//! temp file, which the [`sweep`] removes; never a row without its blob. Any error removes the
+//! partial blob (temp file or multipart upload).
 //!
 //! **Reading a blob** ([`BlobReader`]): every chunk's tag is checked before the first byte is
 //! handed out; only then is the blob decrypted again, chunk by chunk, for sending. A tampered or
-//! misplaced blob is an [`DocumentError::Integrity`] error and no content leaves.
+//! misplaced blob is an [`DocumentError::Integrity`] error and no content leaves. Both passes
+//! stream, from the disk or from S3.
 //!
 //! Decisions:
 //! - **Types** are recognised from the content and must agree with the file name's extension
@@ -42,7 +46,6 @@
 //!   [`portico_platform::crypto`] describes the hierarchy and the blob format.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -50,7 +53,7 @@ use portico_platform::crypto::{
     BlobOpener, BlobSealer, CryptoError, DocumentKey, HEADER_LEN, MasterKey, TenantKey,
 };
 use portico_platform::ids::{DocumentId, FileId, TenantId};
-use portico_platform::storage::BlobStore;
+use portico_platform::storage::{BlobRead, BlobStore, BlobUpload, TEMP_PREFIX};
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -58,7 +61,6 @@ use sea_orm::{
     QuerySelect,
 };
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::activity::{self, ActivityKind};
@@ -75,9 +77,9 @@ pub const TITLE_MAX: usize = 200;
 pub const FILENAME_MAX: usize = 200;
 /// How much of the content the type check looks at before deciding.
 const SNIFF_LEN: usize = 64 * 1024;
-/// Blob and temp-file names in a firm's directory; other files there are left alone.
+/// Blob names end with this. The sweeper leaves other files in a firm's folder alone, except
+/// the store's temp files ([`TEMP_PREFIX`]).
 const BLOB_SUFFIX: &str = ".blob";
-const TEMP_PREFIX: &str = ".upload-";
 
 const NO_RIGHT: &str = "you are not permitted to share items and invite clients to the Portal";
 const KIND_OFF: &str = "the firm does not share documents in the Portal (Options > Client Portal)";
@@ -973,46 +975,33 @@ impl ContentCheck {
 
 // ---- writing blobs ----------------------------------------------------------------------------
 
-/// Removes its file when dropped, unless disarmed: an upload that fails, or whose request is
-/// dropped half-way, leaves no temp file behind.
-struct TempGuard(Option<PathBuf>);
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take()
-            && let Err(err) = std::fs::remove_file(&path)
-            && err.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %path.display(), error = %err, "could not remove an upload's temp file");
-        }
-    }
-}
-
 /// A blob in place under its generated name, whose row is not written yet.
 #[derive(Clone, Debug)]
 pub struct StoredBlob {
     pub blob_name: String,
-    pub path: PathBuf,
+    pub tenant: TenantId,
     pub size_bytes: u64,
     pub content_type: &'static str,
+    store: BlobStore,
 }
 
 impl StoredBlob {
     /// Removes the blob after its row could not be written (best effort: the sweeper removes
     /// what is left).
     pub async fn discard(self) {
-        if let Err(err) = tokio::fs::remove_file(&self.path).await {
+        if let Err(err) = self.store.remove(self.tenant, &self.blob_name).await {
             tracing::warn!(blob = %self.blob_name, error = %err, "could not remove an unused blob");
         }
     }
 }
 
 /// Streams one upload into an encrypted blob (see the module comment). Holds at most
-/// [`SNIFF_LEN`] bytes for the type check and one chunk for the encryption.
+/// [`SNIFF_LEN`] bytes for the type check and one chunk for the encryption, plus what the
+/// store buffers ([`portico_platform::storage`]: nothing on disk, a few parts on S3).
 pub struct BlobWriter {
-    file: tokio::fs::File,
-    guard: TempGuard,
-    dir: PathBuf,
+    upload: BlobUpload,
+    store: BlobStore,
+    tenant: TenantId,
     blob_name: String,
     sealer: BlobSealer,
     check: ContentCheck,
@@ -1023,8 +1012,9 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    /// Opens a temp file in the firm's blob directory. `filename` is the sanitized display name
-    /// (its extension must agree with the content); `limit_mb` is the firm's upload limit.
+    /// Starts the blob in the firm's folder of the store (a temp file on disk). `filename` is
+    /// the sanitized display name (its extension must agree with the content); `limit_mb` is
+    /// the firm's upload limit.
     pub async fn create(
         store: &BlobStore,
         tenant: TenantId,
@@ -1033,22 +1023,15 @@ impl BlobWriter {
         filename: &str,
         limit_mb: i32,
     ) -> Result<Self, DocumentError> {
-        let dir = store.tenant_dir(tenant);
-        tokio::fs::create_dir_all(&dir).await?;
-        let temp = dir.join(format!("{TEMP_PREFIX}{}", Uuid::new_v4().simple()));
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut file = options.open(&temp).await?;
-        let guard = TempGuard(Some(temp));
+        let blob_name = format!("{}{BLOB_SUFFIX}", Uuid::new_v4().simple());
+        let mut upload = store.begin_upload(tenant, &blob_name).await?;
         let sealer = key.sealer(tenant, document);
-        file.write_all(sealer.header()).await?;
+        upload.write(sealer.header()).await?;
         Ok(Self {
-            file,
-            guard,
-            dir,
-            blob_name: format!("{}{BLOB_SUFFIX}", Uuid::new_v4().simple()),
+            upload,
+            store: store.clone(),
+            tenant,
+            blob_name,
             sealer,
             check: ContentCheck::new(filename),
             limit_bytes: u64::try_from(limit_mb.max(0)).unwrap_or(0) * 1024 * 1024,
@@ -1059,7 +1042,7 @@ impl BlobWriter {
     }
 
     /// Takes the next piece of the upload. Fails as soon as the limit is passed or the content
-    /// is known to be refused; the temp file is removed when the writer is dropped.
+    /// is known to be refused; the partial blob is removed when the writer is dropped.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), DocumentError> {
         self.received += data.len() as u64;
         if self.received > self.limit_bytes {
@@ -1070,19 +1053,19 @@ impl BlobWriter {
         self.check.update(data)?;
         self.sealer.update(data, &mut self.sealed)?;
         if !self.sealed.is_empty() {
-            self.file.write_all(&self.sealed).await?;
+            self.upload.write(&self.sealed).await?;
             self.sealed.clear();
         }
         Ok(())
     }
 
-    /// Completes the type check, seals the last chunk, syncs, and renames the temp file to the
-    /// blob's generated name (syncing the directory too).
+    /// Completes the type check, seals the last chunk and commits the blob under its generated
+    /// name (on disk: fsync, rename, directory fsync).
     pub async fn finish(self) -> Result<StoredBlob, DocumentError> {
         let BlobWriter {
-            mut file,
-            mut guard,
-            dir,
+            mut upload,
+            store,
+            tenant,
             blob_name,
             sealer,
             check,
@@ -1092,41 +1075,15 @@ impl BlobWriter {
         } = self;
         let content_type = check.finish()?;
         sealer.finish(&mut sealed)?;
-        file.write_all(&sealed).await?;
-        file.flush().await?;
-        file.sync_all().await?;
-        drop(file);
-        let path = dir.join(&blob_name);
-        let temp = guard
-            .0
-            .clone()
-            .ok_or_else(|| std::io::Error::other("temp file already gone"))?;
-        tokio::fs::rename(&temp, &path).await?;
-        guard.0 = None;
-        let stored = StoredBlob {
+        upload.write(&sealed).await?;
+        upload.commit().await?;
+        Ok(StoredBlob {
             blob_name,
-            path,
+            tenant,
             size_bytes: received,
             content_type,
-        };
-        if let Err(err) = sync_dir(&dir).await {
-            stored.discard().await;
-            return Err(err.into());
-        }
-        Ok(stored)
-    }
-}
-
-/// Makes a rename durable (the directory entry is what a crash would lose).
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        tokio::fs::File::open(dir).await?.sync_all().await
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+            store,
+        })
     }
 }
 
@@ -1203,7 +1160,7 @@ async fn download(
 impl Download {
     /// First pass: reads the whole blob and checks every chunk's tag and the total size,
     /// keeping nothing. Only a blob that passes is returned for reading (from the same open
-    /// file, so it cannot be swapped in between).
+    /// file, or the same object version on S3, so it cannot be swapped in between).
     pub async fn verify(self, store: &BlobStore) -> Result<(Document, BlobReader), DocumentError> {
         let Download {
             document,
@@ -1211,87 +1168,52 @@ impl Download {
             blob_name,
             key,
         } = self;
-        let path = store.tenant_dir(tenant).join(&blob_name);
-        let doc_id = document.id;
-        let expected = u64::try_from(document.size_bytes).unwrap_or(0);
-        let verified =
-            tokio::task::spawn_blocking(move || verify_blob(&path, &key, tenant, doc_id, expected))
-                .await
-                .map_err(|err| std::io::Error::other(err.to_string()))??;
-        let (file, opener) = verified;
-        Ok((
-            document,
-            BlobReader {
-                file: tokio::fs::File::from_std(file),
-                opener,
-                started: false,
-            },
-        ))
-    }
-}
-
-fn verify_blob(
-    path: &Path,
-    key: &DocumentKey,
-    tenant: TenantId,
-    document: DocumentId,
-    expected: u64,
-) -> Result<(std::fs::File, BlobOpener), DocumentError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+        let Some(mut blob) = store.open(tenant, &blob_name).await? else {
             return Err(DocumentError::Integrity("the blob is missing".into()));
+        };
+        let len = blob.size();
+        if len < HEADER_LEN as u64 {
+            return Err(DocumentError::Integrity("the blob is truncated".into()));
         }
-        Err(err) => return Err(err.into()),
-    };
-    let len = file.metadata()?.len();
-    let mut header = [0u8; HEADER_LEN];
-    if len < HEADER_LEN as u64 {
-        return Err(DocumentError::Integrity("the blob is truncated".into()));
+        let mut header = [0u8; HEADER_LEN];
+        blob.read_exact(&mut header).await?;
+        let mut opener = key.opener(tenant, document.id, &header, len)?;
+        let mut chunk = Vec::with_capacity(portico_platform::crypto::SEALED_CHUNK_LEN);
+        let mut total = 0u64;
+        while !opener.is_done() {
+            chunk.resize(opener.next_chunk_len(), 0);
+            blob.read_exact(&mut chunk).await?;
+            opener.open_chunk(&mut chunk)?;
+            total += chunk.len() as u64;
+        }
+        let expected = u64::try_from(document.size_bytes).unwrap_or(0);
+        if total != expected {
+            return Err(DocumentError::Integrity(format!(
+                "the blob holds {total} bytes, the row says {expected}"
+            )));
+        }
+        blob.restart_at(HEADER_LEN as u64).await?;
+        let opener = key.opener(tenant, document.id, &header, len)?;
+        Ok((document, BlobReader { blob, opener }))
     }
-    file.read_exact(&mut header)?;
-    let mut opener = key.opener(tenant, document, &header, len)?;
-    let mut chunk = Vec::with_capacity(portico_platform::crypto::SEALED_CHUNK_LEN);
-    let mut total = 0u64;
-    while !opener.is_done() {
-        chunk.resize(opener.next_chunk_len(), 0);
-        file.read_exact(&mut chunk)?;
-        opener.open_chunk(&mut chunk)?;
-        total += chunk.len() as u64;
-    }
-    if total != expected {
-        return Err(DocumentError::Integrity(format!(
-            "the blob holds {total} bytes, the row says {expected}"
-        )));
-    }
-    file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
-    Ok((file, key.opener(tenant, document, &header, len)?))
 }
 
 /// Second pass over a verified blob: decrypted chunks in order.
 pub struct BlobReader {
-    file: tokio::fs::File,
+    blob: BlobRead,
     opener: BlobOpener,
-    started: bool,
 }
 
 impl BlobReader {
-    /// The next decrypted chunk, or `None` at the end. An error here means the blob changed on
-    /// disk after it was verified.
+    /// The next decrypted chunk, or `None` at the end. An error here means the blob changed in
+    /// the store after it was verified.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, DocumentError> {
-        if !self.started {
-            self.file
-                .seek(std::io::SeekFrom::Start(HEADER_LEN as u64))
-                .await?;
-            self.started = true;
-        }
         let len = self.opener.next_chunk_len();
         if len == 0 {
             return Ok(None);
         }
         let mut chunk = vec![0u8; len];
-        self.file.read_exact(&mut chunk).await?;
+        self.blob.read_exact(&mut chunk).await?;
         self.opener.open_chunk(&mut chunk)?;
         Ok(Some(chunk))
     }
@@ -1324,18 +1246,14 @@ pub struct SweepReport {
 }
 
 /// Removes the firm's blobs that no row refers to and stale temp files (callable from a job).
+/// The same for both stores; S3 has no temp files (an unfinished upload is not an object).
 pub async fn sweep(
     tx: &TenantTx,
     store: &BlobStore,
     policy: &SweepPolicy,
 ) -> Result<SweepReport, DocumentError> {
-    let dir = store.tenant_dir(tx.tenant_id());
+    let tenant = tx.tenant_id();
     let mut report = SweepReport::default();
-    let mut entries = match tokio::fs::read_dir(&dir).await {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
-        Err(err) => return Err(err.into()),
-    };
     let known: HashSet<String> = document::Entity::scoped(tx)
         .select_only()
         .column(document::Column::BlobName)
@@ -1344,24 +1262,18 @@ pub async fn sweep(
         .await?
         .into_iter()
         .collect();
+    let candidates = store
+        .list_tenant(tenant, |name| {
+            name.starts_with(TEMP_PREFIX) || (name.ends_with(BLOB_SUFFIX) && !known.contains(name))
+        })
+        .await?;
     let now = SystemTime::now();
-    while let Some(entry) = entries.next_entry().await? {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_temp = name.starts_with(TEMP_PREFIX);
-        let is_orphan = name.ends_with(BLOB_SUFFIX) && !known.contains(&name);
-        if !is_temp && !is_orphan {
-            continue;
-        }
-        let metadata = entry.metadata().await?;
-        if !metadata.is_file() {
-            continue;
-        }
-        let age = metadata
-            .modified()
-            .ok()
+    for entry in candidates {
+        let age = entry
+            .modified
             .and_then(|m| now.duration_since(m).ok())
             .unwrap_or_default();
-        let min_age = if is_temp {
+        let min_age = if entry.is_temp() {
             policy.temp_min_age
         } else {
             policy.orphan_min_age
@@ -1369,15 +1281,14 @@ pub async fn sweep(
         if age < min_age {
             continue;
         }
-        match tokio::fs::remove_file(entry.path()).await {
-            Ok(()) if is_temp => report.temps_removed += 1,
-            Ok(()) => report.orphans_removed += 1,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err.into()),
+        match store.remove(tenant, &entry.name).await? {
+            true if entry.is_temp() => report.temps_removed += 1,
+            true => report.orphans_removed += 1,
+            false => {}
         }
     }
     if report != SweepReport::default() {
-        tracing::info!(tenant = %tx.tenant_id(), orphans = report.orphans_removed, temps = report.temps_removed, "swept document blobs");
+        tracing::info!(tenant = %tenant, orphans = report.orphans_removed, temps = report.temps_removed, "swept document blobs");
     }
     Ok(report)
 }

@@ -41,7 +41,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEvent};
 use crate::contacts::contains_pattern;
 use crate::entity::{contact, matter, matter_member, matter_person, member};
-use crate::members::Member;
+use crate::members::{self, Member};
 
 pub const NUMBER_MAX: usize = 50;
 pub const NAME_MAX: usize = 200;
@@ -240,6 +240,19 @@ pub async fn get(tx: &TenantTx, viewer: &Member, id: FileId) -> Result<Option<Fi
         return Ok(None);
     };
     Ok(with_details(tx, vec![row]).await?.pop())
+}
+
+/// The responsible lawyer of a file, whoever asks (for notifying the lawyer about something a
+/// client did, e.g. a failed Portal payment). Not an access check.
+pub async fn responsible_lawyer(tx: &TenantTx, id: FileId) -> Result<Option<Member>, DbErr> {
+    let row = matter::Entity::scoped(tx)
+        .filter(matter::Column::Id.eq(id.as_uuid()))
+        .one(tx.conn())
+        .await?;
+    match row {
+        Some(row) => members::get(tx, MemberId::from_uuid(row.responsible_lawyer_id)).await,
+        None => Ok(None),
+    }
 }
 
 /// The people on a file `viewer` can access (`None` otherwise).

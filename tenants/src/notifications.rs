@@ -9,7 +9,6 @@ use portico_platform::{Database, SystemJob, TenantActiveModel, TenantScoped, Ten
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr,
 };
 use uuid::Uuid;
 
@@ -251,12 +250,14 @@ pub async fn send_digest(
     run.member_id = Set(member_id.as_uuid());
     run.day = Set(day.format("%Y-%m-%d").to_string());
     run.created_at = Set(Utc::now());
-    match run.insert(tx.conn()).await {
-        Ok(_) => {}
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Ok(false);
-        }
-        Err(err) => return Err(err),
+    // ON CONFLICT DO NOTHING: when another node claimed the day first, this insert waits for
+    // it and then inserts nothing, without aborting our transaction.
+    let claimed = digest_run::Entity::insert(run)
+        .on_conflict_do_nothing()
+        .exec_without_returning(tx.conn())
+        .await?;
+    if !matches!(claimed, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(false);
     }
     let start = day
         .and_hms_opt(0, 0, 0)

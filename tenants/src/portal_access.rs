@@ -899,6 +899,8 @@ pub struct Client {
     pub name: String,
     pub login_email: String,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The sign-in before the current one: "since last login" for the client.
+    pub previous_login_at: Option<DateTime<Utc>>,
 }
 
 impl Client {
@@ -921,6 +923,7 @@ async fn client_of(tx: &TenantTx, row: &portal_account::Model) -> Result<Client,
         name,
         login_email: row.login_email.clone(),
         last_login_at: row.last_login_at,
+        previous_login_at: row.previous_login_at,
     })
 }
 
@@ -958,6 +961,10 @@ pub async fn credentials_by_email(
 
 pub async fn record_login(tx: &TenantTx, client: &Client) -> Result<(), DbErr> {
     portal_account::Entity::scoped_update(tx)
+        .col_expr(
+            portal_account::Column::PreviousLoginAt,
+            Expr::col(portal_account::Column::LastLoginAt),
+        )
         .col_expr(
             portal_account::Column::LastLoginAt,
             Expr::value(Some(Utc::now())),

@@ -83,54 +83,102 @@ pub async fn create(
     })
 }
 
-/// Finds the live session for `presented`; expired ones (idle or absolute) are deleted.
-pub async fn lookup(
-    db: &TenantDb,
-    presented: &str,
-    policy: SessionPolicy,
-) -> Result<Option<ActiveSession>, DbErr> {
+/// What a presented token amounts to, read inside the caller's transaction so that a session
+/// and its principal are read together (one transaction per request instead of two). The rare
+/// writes it calls for are done by [`settle`] once that transaction has ended.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// Not a token, or no such session.
+    Nothing,
+    /// Expired (idle or absolute): to be deleted.
+    Expired(Uuid),
+    /// Live; `touch` when `last_seen_at` is older than [`TOUCH_EVERY`].
+    Live { session: ActiveSession, touch: bool },
+}
+
+impl Found {
+    /// The live session, if it is one of `kind`.
+    pub fn live(&self, kind: PrincipalKind) -> Option<&ActiveSession> {
+        match self {
+            Found::Live { session, .. } if session.principal_kind == kind => Some(session),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the session for `presented` in `tx` (no writes; see [`settle`]).
+pub async fn find(tx: &TenantTx, presented: &str, policy: SessionPolicy) -> Result<Found, DbErr> {
     if !looks_like_token(presented) {
-        return Ok(None);
+        return Ok(Found::Nothing);
     }
     let hash = TokenHash::of(presented);
-    let tx = db.read().await?;
-    let row = session::Entity::scoped(&tx)
+    let row = session::Entity::scoped(tx)
         .filter(Column::TokenHash.eq(hash.as_str()))
         .one(tx.conn())
         .await?;
-    tx.commit().await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else {
+        return Ok(Found::Nothing);
+    };
     let now = Utc::now();
     let idle = chrono::Duration::from_std(policy.idle).unwrap_or_default();
     if row.expires_at <= now || row.last_seen_at + idle <= now {
-        let tx = db.write().await?;
-        session::Entity::scoped_delete(&tx)
-            .filter(Column::Id.eq(row.id))
-            .exec(tx.conn())
-            .await?;
-        tx.commit().await?;
-        return Ok(None);
-    }
-    if now - row.last_seen_at >= TOUCH_EVERY {
-        let tx = db.write().await?;
-        session::Entity::scoped_update(&tx)
-            .col_expr(Column::LastSeenAt, Expr::value(now))
-            .filter(Column::Id.eq(row.id))
-            .exec(tx.conn())
-            .await?;
-        tx.commit().await?;
+        return Ok(Found::Expired(row.id));
     }
     let principal_kind = if row.principal_kind == "client" {
         PrincipalKind::Client
     } else {
         PrincipalKind::Member
     };
-    Ok(Some(ActiveSession {
-        id: row.id,
-        principal_kind,
-        principal_id: row.principal_id,
-        csrf_token: row.csrf_token,
-    }))
+    Ok(Found::Live {
+        touch: now - row.last_seen_at >= TOUCH_EVERY,
+        session: ActiveSession {
+            id: row.id,
+            principal_kind,
+            principal_id: row.principal_id,
+            csrf_token: row.csrf_token,
+        },
+    })
+}
+
+/// Does what [`find`] called for — deletes an expired session, records activity on a live one
+/// at most once a minute — and returns the live session, if any.
+pub async fn settle(db: &TenantDb, found: Found) -> Result<Option<ActiveSession>, DbErr> {
+    match found {
+        Found::Nothing => Ok(None),
+        Found::Expired(id) => {
+            let tx = db.write().await?;
+            session::Entity::scoped_delete(&tx)
+                .filter(Column::Id.eq(id))
+                .exec(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(None)
+        }
+        Found::Live { session, touch } => {
+            if touch {
+                let tx = db.write().await?;
+                session::Entity::scoped_update(&tx)
+                    .col_expr(Column::LastSeenAt, Expr::value(Utc::now()))
+                    .filter(Column::Id.eq(session.id))
+                    .exec(tx.conn())
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(Some(session))
+        }
+    }
+}
+
+/// Finds the live session for `presented`; expired ones (idle or absolute) are deleted.
+pub async fn lookup(
+    db: &TenantDb,
+    presented: &str,
+    policy: SessionPolicy,
+) -> Result<Option<ActiveSession>, DbErr> {
+    let tx = db.read().await?;
+    let found = find(&tx, presented, policy).await?;
+    tx.commit().await?;
+    settle(db, found).await
 }
 
 pub async fn end(tx: &TenantTx, session_id: Uuid) -> Result<(), DbErr> {

@@ -33,6 +33,11 @@ async fn every_tenant_table_has_forced_rls_and_a_policy() {
     let mut tables = BTreeSet::new();
     for row in rows {
         let name: String = row.try_get("", "name").unwrap();
+        // The provider-account map names a firm but belongs to the platform: webhooks look it
+        // up before any firm is known.
+        if portico_migrations::PLATFORM_TABLES.contains(&name.as_str()) {
+            continue;
+        }
         let rls: bool = row.try_get("", "rls").unwrap();
         let forced: bool = row.try_get("", "forced").unwrap();
         let policies: i64 = row.try_get("", "policies").unwrap();

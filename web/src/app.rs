@@ -12,6 +12,7 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, CookieJarManager};
 use poem::{Endpoint, EndpointExt, Response, Route, get, post};
 use portico_platform::cache::TenantCache;
+use portico_platform::invalidation::{Invalidation, InvalidationBus};
 use portico_platform::mail::{MailTransport, OutboxWorker, WorkerConfig};
 use portico_platform::password::PasswordHasher;
 use portico_platform::storage::BlobStore;
@@ -54,15 +55,12 @@ impl Application {
         let db = Database::connect(&settings.database.url, &settings.database)
             .await
             .context("cannot connect to the database (database.url)")?;
-        let blobs = BlobStore::new(&settings.storage.dir).with_context(|| {
-            format!(
-                "cannot create storage directory {}",
-                settings.storage.dir.display()
-            )
-        })?;
+        let blobs = BlobStore::from_settings(&settings)?;
+        let invalidations = InvalidationBus::new(db.clone());
         let resolver = TenantResolver::new(
             db.clone(),
             Duration::from_secs(settings.tenants.host_cache_ttl_secs),
+            invalidations.clone(),
         );
         let registry = Registry::new(
             db.clone(),
@@ -84,6 +82,8 @@ impl Application {
             metrics: Metrics::new().context("metrics")?,
             passwords: PasswordHasher::new(),
             options_cache: TenantCache::new(Duration::from_secs(60), 100_000),
+            payments: portico_payments::Providers::new(db.clone(), &settings.payments),
+            invalidations,
             settings,
             db,
             registry,
@@ -126,6 +126,13 @@ impl Application {
         let jobs_task = worker
             .is_some()
             .then(|| tokio::spawn(crate::notify::run_jobs(state.clone(), stop_rx.clone())));
+        let cache_task = tokio::spawn(apply_invalidations(state.clone(), stop_rx.clone()));
+        let listener_task = {
+            let bus = state.invalidations.clone();
+            let url = state.settings.database.url.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move { bus.listen(url, stop).await })
+        };
         let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
         let drain = Duration::from_millis(state.settings.server.shutdown_drain_ms);
@@ -144,8 +151,34 @@ impl Application {
         for task in [worker_task, jobs_task].into_iter().flatten() {
             let _ = task.await;
         }
+        let _ = cache_task.await;
+        let _ = listener_task.await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Applies invalidations announced by this node or another to this node's caches.
+async fn apply_invalidations(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut changes = state.invalidations.subscribe();
+    loop {
+        let change = tokio::select! {
+            _ = stop.changed() => return,
+            change = changes.recv() => change,
+        };
+        match change {
+            Ok(Invalidation::Tenant { slug }) => state.registry.resolver().forget(&slug).await,
+            Ok(Invalidation::FirmOptions { tenant }) => {
+                state.options_cache.invalidate(tenant).await
+            }
+            // Everything, or we fell behind and do not know what we missed.
+            Ok(Invalidation::Everything)
+            | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                state.registry.resolver().forget_all();
+                state.options_cache.invalidate_all();
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 
@@ -169,12 +202,17 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         firm::custom_fields::routes,
         firm::activity::routes,
         firm::items::routes,
+        firm::billing::routes,
     ];
     let route = firm_pages
         .iter()
         .fold(Route::new(), |route, add| add(route));
+    let route = crate::pages::billing::routes(route);
     route
         .at("/healthz", get(infra::healthz))
+        .at("/webhooks/stripe", post(crate::webhooks::stripe))
+        .at("/webhooks/mock", post(crate::webhooks::mock_events))
+        .at("/mock-psp/tokens", post(crate::webhooks::mock_tokens))
         .at("/readyz", get(infra::readyz))
         .at("/metrics", get(infra::metrics))
         .at("/static/app.css", get(infra::stylesheet))

@@ -159,42 +159,51 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
-/// The live session of `kind` behind the request, on the request's firm host.
-pub async fn resolve_session(
+/// The request's firm and the session token it presents.
+pub fn presented_session(
     req: &Request,
     state: &AppState,
-    kind: PrincipalKind,
-) -> Result<(TenantRecord, TenantDb, ActiveSession, Presented), AuthFailure> {
+) -> Result<(TenantRecord, String, Presented), AuthFailure> {
     let tenant = firm_of(req).ok_or(AuthFailure::NotFound)?;
     let (token, presented) = presented_token(req, state).ok_or(AuthFailure::Unauthenticated)?;
-    let db = state.db.tenant(tenant.id);
-    let session = sessions::lookup(&db, &token, session_policy(state))
-        .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?
-        .ok_or(AuthFailure::Unauthenticated)?;
-    if session.principal_kind != kind {
-        return Err(AuthFailure::Unauthenticated);
-    }
-    Ok((tenant, db, session, presented))
+    Ok((tenant, token, presented))
 }
 
-/// Resolves the member behind the request's session (CSRF is checked separately).
+/// Ends a session check begun with [`sessions::find`]: the rare writes (an expired session
+/// deleted, `last_seen_at` touched once a minute), then the live session if it is of `kind`.
+pub async fn settle_session(
+    db: &TenantDb,
+    found: sessions::Found,
+    kind: PrincipalKind,
+) -> Result<ActiveSession, AuthFailure> {
+    sessions::settle(db, found)
+        .await
+        .map_err(|e| AuthFailure::Internal(e.to_string()))?
+        .filter(|s| s.principal_kind == kind)
+        .ok_or(AuthFailure::Unauthenticated)
+}
+
+/// Resolves the member behind the request's session (CSRF is checked separately). The session
+/// and the member are read in one transaction.
 pub async fn authenticate_member(
     req: &Request,
     state: &AppState,
 ) -> Result<MemberCtx, AuthFailure> {
-    let (tenant, db, session, presented) =
-        resolve_session(req, state, PrincipalKind::Member).await?;
-    let tx = db
-        .read()
+    let (tenant, token, presented) = presented_session(req, state)?;
+    let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
+    let db = state.db.tenant(tenant.id);
+    let tx = db.read().await.map_err(internal)?;
+    let found = sessions::find(&tx, &token, session_policy(state))
         .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
-    let member = members::get(&tx, MemberId::from_uuid(session.principal_id))
-        .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
-    tx.commit()
-        .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+        .map_err(internal)?;
+    let member = match found.live(PrincipalKind::Member) {
+        Some(session) => members::get(&tx, MemberId::from_uuid(session.principal_id))
+            .await
+            .map_err(internal)?,
+        None => None,
+    };
+    tx.commit().await.map_err(internal)?;
+    let session = settle_session(&db, found, PrincipalKind::Member).await?;
     let member = member
         .filter(|m| m.active)
         .ok_or(AuthFailure::Unauthenticated)?;

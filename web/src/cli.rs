@@ -135,8 +135,10 @@ async fn registry(settings: &Settings) -> anyhow::Result<Registry> {
     let db = Database::connect(&settings.database.url, &settings.database)
         .await
         .context("cannot connect to the database (database.url)")?;
-    let resolver = TenantResolver::new(db.clone(), Duration::from_secs(1));
-    let blobs = BlobStore::new(&settings.storage.dir)?;
+    // Changes made here reach running servers' caches through PostgreSQL notifications.
+    let bus = portico_platform::invalidation::InvalidationBus::new(db.clone());
+    let resolver = TenantResolver::new(db.clone(), Duration::from_secs(1), bus);
+    let blobs = BlobStore::from_settings(settings)?;
     let portal = settings.clone();
     Ok(Registry::new(
         db,

@@ -8,11 +8,12 @@ use portico_tenants::TenantRecord;
 use portico_tenants::activity::{self, ActivityKind};
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::portal_access::{self, Client};
-use portico_tenants::sessions::{ActiveSession, PrincipalKind};
+use portico_tenants::sessions::{self, ActiveSession, PrincipalKind};
 use sea_orm::DbErr;
 
 use crate::auth::{
-    AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, resolve_session,
+    AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, presented_session,
+    session_policy, settle_session,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -78,18 +79,27 @@ pub struct ClientCtx {
     pub ip: Option<String>,
 }
 
+/// Resolves the client behind the request's session; the session and the account are read in
+/// one transaction.
 pub async fn authenticate_client(
     req: &Request,
     state: &AppState,
 ) -> Result<ClientCtx, AuthFailure> {
-    let (tenant, db, session, presented) =
-        resolve_session(req, state, PrincipalKind::Client).await?;
+    let (tenant, token, presented) = presented_session(req, state)?;
     let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
+    let db = state.db.tenant(tenant.id);
     let tx = db.read().await.map_err(internal)?;
-    let client = portal_access::active_client(&tx, session.principal_id)
+    let found = sessions::find(&tx, &token, session_policy(state))
         .await
         .map_err(internal)?;
+    let client = match found.live(PrincipalKind::Client) {
+        Some(session) => portal_access::active_client(&tx, session.principal_id)
+            .await
+            .map_err(internal)?,
+        None => None,
+    };
     tx.commit().await.map_err(internal)?;
+    let session = settle_session(&db, found, PrincipalKind::Client).await?;
     // A disabled account's sessions were deleted; this also covers an account disabled while
     // the lookup above was running.
     let client = client.ok_or(AuthFailure::Unauthenticated)?;

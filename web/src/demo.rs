@@ -1,9 +1,13 @@
 //! The demo firm's content (`portico demo`): an administrator and a lawyer who can sign in, a
-//! client with Portal access, two files, and shared notes, appointments and tasks. The
-//! passwords are printed by the demo and are for local use only.
+//! client with Portal access, two files, shared notes, appointments and tasks, and invoices
+//! (a draft, one shown in the Portal and partly paid, one paid). The passwords are printed by
+//! the demo and are for local use only.
 
 use chrono::{Duration, Utc};
-use portico_platform::ids::MemberId;
+use portico_payments::invoices::{self, Line, NewInvoice};
+use portico_payments::ledger::{self, OfflinePayment};
+use portico_platform::TenantTx;
+use portico_platform::ids::{ContactId, FileId, MemberId};
 use portico_tenants::OnboardedTenant;
 use portico_tenants::contacts::{self, NewContact};
 use portico_tenants::files::{self, FileStatus, NewFile, NewPerson, PersonRole};
@@ -160,6 +164,83 @@ pub async fn seed(state: &AppState, onboarded: &OnboardedTenant) -> anyhow::Resu
         None,
     )
     .await?;
+    seed_bills(&tx, admin.id, file, contact.id).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Three invoices on the shared file, in the firm's currency: a draft (never in the Portal),
+/// one finalized, shown in the Portal and partly paid by cheque, and one paid in full.
+async fn seed_bills(
+    tx: &TenantTx,
+    member: MemberId,
+    file: FileId,
+    client: ContactId,
+) -> anyhow::Result<()> {
+    let due = (Utc::now() + Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let line = |description: &str, amount: i64| Line {
+        description: description.into(),
+        amount,
+    };
+    let new = |lines: Vec<Line>, memo: &str| NewInvoice {
+        file,
+        client,
+        currency: None,
+        lines,
+        due_date: Some(due.clone()),
+        memo: Some(memo.into()),
+        created_by: member,
+    };
+    let payment = |invoice, amount, method: &str, reference: &str| OfflinePayment {
+        file,
+        client,
+        amount,
+        currency: None,
+        invoice: Some(invoice),
+        method: method.into(),
+        reference: Some(reference.into()),
+        received_on: None,
+        shared: true,
+        recorded_by: member,
+    };
+
+    let paid = invoices::create_draft(
+        tx,
+        new(
+            vec![line("Review of the supply contract", 120_000)],
+            "Thank you for your prompt payment.",
+        ),
+    )
+    .await?;
+    invoices::finalize(tx, paid.id).await?;
+    invoices::set_shared(tx, &[paid.id], &[], true).await?;
+    ledger::record_offline(tx, payment(paid.id, 120_000, "bank_transfer", "TRF-20418")).await?;
+
+    let partly_paid = invoices::create_draft(
+        tx,
+        new(
+            vec![
+                line("Initial consultation", 45_000),
+                line("Court filing fees", 32_000),
+                line("Courtesy discount", -7_000),
+            ],
+            "Payable within 30 days. You can pay online in the Client Portal.",
+        ),
+    )
+    .await?;
+    invoices::finalize(tx, partly_paid.id).await?;
+    invoices::set_shared(tx, &[partly_paid.id], &[], true).await?;
+    ledger::record_offline(tx, payment(partly_paid.id, 25_000, "check", "Check 1047")).await?;
+
+    invoices::create_draft(
+        tx,
+        new(
+            vec![line("Drafting of the settlement agreement", 180_000)],
+            "",
+        ),
+    )
+    .await?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One HTTP error type. It logs the cause and answers with an `application/problem+json` body
 //! (`{type, title, status, detail}`) that never carries internals: no SQL, no stack trace.
 
+use std::marker::PhantomData;
+
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
@@ -148,28 +150,113 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The statuses an endpoint may answer besides its success, documented once for all routes.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "The request is malformed."),
-    (401, "Authentication is missing or invalid."),
-    (
-        403,
-        "Forbidden by a rule the caller can see; the detail names it.",
-    ),
-    (404, "Not found, or not visible to the caller."),
-    (409, "Conflicts with the current state."),
-    (422, "Validation failed; the detail says what is wrong."),
-    (429, "Rate limited; see Retry-After."),
-];
+/// One error status an operation can answer, with what it means in the OpenAPI document.
+pub trait ErrorStatus {
+    const STATUS: u16;
+    const DESCRIPTION: &'static str;
+}
 
-impl ApiResponse for ApiError {
+/// The error statuses an operation documents: one [`ErrorStatus`], or a tuple of statuses and
+/// tuples (so common sets compose), e.g. `(Session, JsonBody, Conflict)`.
+pub trait ErrorStatuses {
+    fn collect(into: &mut Vec<(u16, &'static str)>);
+}
+
+impl<S: ErrorStatus> ErrorStatuses for S {
+    fn collect(into: &mut Vec<(u16, &'static str)>) {
+        into.push((S::STATUS, S::DESCRIPTION));
+    }
+}
+
+macro_rules! error_statuses_for_tuples {
+    ($($name:ident)+) => {
+        impl<$($name: ErrorStatuses),+> ErrorStatuses for ($($name,)+) {
+            fn collect(into: &mut Vec<(u16, &'static str)>) {
+                $($name::collect(into);)+
+            }
+        }
+    };
+}
+
+error_statuses_for_tuples!(A);
+error_statuses_for_tuples!(A B);
+error_statuses_for_tuples!(A B C);
+error_statuses_for_tuples!(A B C D);
+error_statuses_for_tuples!(A B C D E);
+error_statuses_for_tuples!(A B C D E F);
+error_statuses_for_tuples!(A B C D E F G);
+error_statuses_for_tuples!(A B C D E F G H);
+
+macro_rules! error_status {
+    ($($(#[$meta:meta])* $name:ident = $status:literal: $description:literal;)+) => {$(
+        $(#[$meta])*
+        pub struct $name;
+
+        impl ErrorStatus for $name {
+            const STATUS: u16 = $status;
+            const DESCRIPTION: &'static str = $description;
+        }
+    )+};
+}
+
+error_status! {
+    /// A body or parameter that does not parse (JSON syntax, a missing field, a wrong type).
+    BadRequest = 400: "The request is malformed: the body or a parameter does not parse.";
+    Unauthorized = 401: "Authentication is missing or invalid.";
+    PaymentRequired = 402: "The payment provider declined the card; the detail says why.";
+    /// Also every route of a suspended firm, and cookie sessions without the CSRF header.
+    Forbidden = 403: "Forbidden by a rule the caller can see; the detail names it.";
+    /// Also every route on a host that is not the right kind (firm or operator).
+    NotFound = 404: "Not found, or not visible to the caller.";
+    Conflict = 409: "Conflicts with the current state.";
+    /// A link token that has expired or has been used.
+    Gone = 410: "The link has expired or has already been used.";
+    PayloadTooLarge = 413: "The upload is larger than allowed.";
+    UnsupportedMediaType = 415: "The body or the uploaded file is not of an accepted type.";
+    Unprocessable = 422: "Validation failed; the detail says what is wrong.";
+    TooManyRequests = 429: "Rate limited; see Retry-After.";
+    /// The payment provider could not be reached; a retry with the same key is safe.
+    BadGateway = 502: "The payment provider could not be reached; nothing was charged twice.";
+    /// Online payments are not configured for the firm's payment provider.
+    ServiceUnavailable = 503: "Online payments are unavailable.";
+}
+
+/// An [`ApiError`] that the OpenAPI document lists as one of the statuses `S`. Operations
+/// return `Result<T, Failure<S>>` (see `crate::api::Answer`), so each documents exactly the
+/// errors it can answer; the error itself is unchanged, and `?` converts into it from anything
+/// that converts into an [`ApiError`].
+pub struct Failure<S> {
+    error: ApiError,
+    statuses: PhantomData<fn() -> S>,
+}
+
+impl<S, E: Into<ApiError>> From<E> for Failure<S> {
+    fn from(error: E) -> Self {
+        Self {
+            error: error.into(),
+            statuses: PhantomData,
+        }
+    }
+}
+
+impl<S> From<Failure<S>> for poem::Error {
+    fn from(failure: Failure<S>) -> Self {
+        failure.error.into()
+    }
+}
+
+impl<S: ErrorStatuses> ApiResponse for Failure<S> {
     fn meta() -> MetaResponses {
+        let mut statuses = Vec::new();
+        S::collect(&mut statuses);
+        statuses.sort_unstable_by_key(|(status, _)| *status);
+        statuses.dedup_by_key(|(status, _)| *status);
         MetaResponses {
-            responses: DOCUMENTED
-                .iter()
+            responses: statuses
+                .into_iter()
                 .map(|(status, description)| MetaResponse {
                     description,
-                    status: Some(*status),
+                    status: Some(status),
                     status_range: None,
                     content: vec![MetaMediaType {
                         content_type: PROBLEM_CONTENT_TYPE,

@@ -14,12 +14,16 @@ use tokio::io::AsyncReadExt;
 use crate::auth::MemberCtx;
 use crate::state::AppState;
 
+static DEFAULT_OPTIONS: std::sync::LazyLock<Arc<FirmOptions>> =
+    std::sync::LazyLock::new(|| Arc::new(FirmOptions::default()));
+
 /// The firm's options (defaults if it never saved any, or if the database is unreachable —
 /// a login page should still render).
 pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions> {
     if let Some(hit) = state.options_cache.get(tenant.id).await {
         return hit;
     }
+    let seen = state.options_cache.generation();
     let loaded = async {
         let tx = state.db.tenant(tenant.id).read().await?;
         let options = options::get(&tx).await?;
@@ -29,8 +33,18 @@ pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions
     .await;
     match loaded {
         Ok(options) => {
-            let options = Arc::new(options);
-            state.options_cache.insert(tenant.id, options.clone()).await;
+            // Most firms keep the defaults: they all share one copy, so a cached firm costs a
+            // pointer rather than its own copy of the default texts (idle memory per firm,
+            // bench/).
+            let options = if options == **DEFAULT_OPTIONS {
+                DEFAULT_OPTIONS.clone()
+            } else {
+                Arc::new(options)
+            };
+            state
+                .options_cache
+                .insert_loaded(tenant.id, options.clone(), seen)
+                .await;
             options
         }
         Err(err) => {
@@ -42,6 +56,11 @@ pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions
 
 pub async fn invalidate(state: &AppState, tenant: &TenantRecord) {
     state.options_cache.invalidate(tenant.id).await;
+    // Other nodes drop their copy too.
+    state
+        .invalidations
+        .publish(portico_platform::invalidation::Invalidation::FirmOptions { tenant: tenant.id })
+        .await;
 }
 
 /// Why options could not be saved.

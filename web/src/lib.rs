@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod audit_query;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod client_auth;
 pub mod demo;
@@ -17,5 +18,6 @@ pub mod pages;
 pub mod portal_accounts;
 pub mod state;
 pub mod templates;
+pub mod webhooks;
 
 pub use app::{Application, BuildOptions};

@@ -29,7 +29,37 @@ pub struct RequestId(pub String);
 /// Paths that answer on any host: load balancers probe nodes by IP, and the stylesheet must
 /// load on the error pages of unknown or suspended hosts too. None of them carries firm data.
 fn is_host_independent(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz") || path.starts_with("/static/")
+    // Providers call webhooks on whatever host they were given, and the mock's tokenisation
+    // endpoint stands in for an external service.
+    matches!(path, "/healthz" | "/readyz" | "/mock-psp/tokens")
+        || path.starts_with("/static/")
+        || path.starts_with("/webhooks/")
+}
+
+/// The request path as it is logged: a token carried in a link (the segment after
+/// `invitations`, `reset`, `setup`, `verify-email` or `password-reset`) grants access, so it is
+/// replaced; ids stay, they are what an operator debugs with.
+pub fn loggable_path(path: &str) -> String {
+    const TOKEN_BEFORE: &[&str] = &[
+        "invitations",
+        "reset",
+        "setup",
+        "verify-email",
+        "password-reset",
+    ];
+    let mut previous = "";
+    path.split('/')
+        .map(|segment| {
+            let shown = if TOKEN_BEFORE.contains(&previous) && !segment.is_empty() {
+                "{token}"
+            } else {
+                segment
+            };
+            previous = segment;
+            shown
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn is_api_path(path: &str) -> bool {
@@ -60,7 +90,7 @@ pub async fn telemetry<E: Endpoint>(next: E, mut req: Request) -> poem::Result<R
         "request",
         request_id = %request_id,
         method = %method,
-        path = %path,
+        path = %loggable_path(&path),
         tenant = tracing::field::Empty,
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -109,10 +139,11 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         .unwrap_or_else(|err| err.into_response());
     let headers = response.headers_mut();
     let csp = if docs { CSP_API_DOCS } else { CSP };
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
+    // A page that needs more (the payment-method page loads Stripe.js in Stripe mode) sets its
+    // own policy; every other response gets the strict one.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(csp));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -223,5 +254,29 @@ pub fn is_same_origin_request(req: &Request, own_origin: &str) -> bool {
         // send `Origin: null` on their own forms; the fetch metadata still proves same-origin.
         Some("null") => site == Some("same-origin"),
         Some(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_in_links_are_not_logged() {
+        assert_eq!(
+            super::loggable_path("/api/v1/portal/invitations/abcDEF123/accept"),
+            "/api/v1/portal/invitations/{token}/accept"
+        );
+        assert_eq!(
+            super::loggable_path("/firm/setup/tok"),
+            "/firm/setup/{token}"
+        );
+        assert_eq!(super::loggable_path("/reset/tok"), "/reset/{token}");
+        assert_eq!(
+            super::loggable_path("/api/v1/firm/files/0190/notes"),
+            "/api/v1/firm/files/0190/notes"
+        );
+        assert_eq!(
+            super::loggable_path("/api/v1/firm/password-reset"),
+            "/api/v1/firm/password-reset"
+        );
     }
 }

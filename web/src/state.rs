@@ -22,6 +22,10 @@ pub struct Inner {
     pub db: Database,
     pub registry: Registry,
     pub blobs: BlobStore,
+    /// Cache invalidations, across nodes on PostgreSQL.
+    pub invalidations: portico_platform::invalidation::InvalidationBus,
+    /// The payment providers (mock, Stripe) by kind.
+    pub payments: portico_payments::Providers,
     pub templates: Templates,
     pub metrics: Metrics,
     pub passwords: PasswordHasher,

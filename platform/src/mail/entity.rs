@@ -23,6 +23,8 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     /// Set while a worker holds the email; another worker may take it once this has passed.
     pub claimed_until: Option<DateTimeUtc>,
+    /// The claim (one per claimed batch) that holds the email while `claimed_until` lasts.
+    pub claimed_by: Option<Uuid>,
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,

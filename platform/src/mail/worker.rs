@@ -68,6 +68,8 @@ pub struct BatchOutcome {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Claimed, but taken over by another worker before their turn came.
+    pub skipped: usize,
 }
 
 impl OutboxWorker {
@@ -108,9 +110,16 @@ impl OutboxWorker {
 
     /// Claims and sends one batch of due emails.
     pub async fn run_once(&self) -> Result<BatchOutcome, DbErr> {
-        let claimed = self.claim_batch().await?;
+        let (claim, claimed) = self.claim_batch().await?;
         let mut outcome = BatchOutcome::default();
         for row in claimed {
+            // The batch's lease covers the first emails; a slow server could make later ones
+            // outlive it and another node take them over. Renew the claim right before each
+            // email, and skip it if it is no longer ours.
+            if !self.renew(&row, claim).await? {
+                outcome.skipped += 1;
+                continue;
+            }
             let result = match self.build_message(&row) {
                 Ok(message) => self
                     .transport
@@ -121,14 +130,14 @@ impl OutboxWorker {
             };
             match result {
                 Ok(()) => {
-                    self.mark_sent(&row).await?;
+                    self.mark_sent(&row, claim).await?;
                     outcome.sent += 1;
                 }
                 Err(error) => {
                     let attempts = row.attempts + 1;
                     let gave_up = attempts >= self.config.max_attempts;
                     tracing::warn!(outbox_id = %row.id, attempts, gave_up, %error, "email not sent");
-                    self.mark_failed_attempt(&row, attempts, gave_up, &error)
+                    self.mark_failed_attempt(&row, claim, attempts, gave_up, &error)
                         .await?;
                     if gave_up {
                         outcome.failed += 1;
@@ -142,7 +151,8 @@ impl OutboxWorker {
     }
 
     #[allow(clippy::disallowed_methods)] // named cross-firm system job, guarded by its RLS clause
-    async fn claim_batch(&self) -> Result<Vec<entity::Model>, DbErr> {
+    async fn claim_batch(&self) -> Result<(Uuid, Vec<entity::Model>), DbErr> {
+        let claim = Uuid::new_v4();
         let now = Utc::now();
         let tx = self.db.system_job(SystemJob::MailOutbox).await?;
         let mut query = entity::Entity::find()
@@ -161,20 +171,40 @@ impl OutboxWorker {
         let rows = query.all(tx.conn()).await?;
         if rows.is_empty() {
             tx.commit().await?;
-            return Ok(rows);
+            return Ok((claim, rows));
         }
         let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         let keys: Vec<(Uuid, Uuid)> = rows.iter().map(|r| (r.tenant_id, r.id)).collect();
         for (tenant_id, id) in &keys {
             entity::Entity::update_many()
                 .col_expr(Column::ClaimedUntil, Expr::value(Some(lease_until)))
+                .col_expr(Column::ClaimedBy, Expr::value(Some(claim)))
                 .filter(Column::TenantId.eq(*tenant_id))
                 .filter(Column::Id.eq(*id))
                 .exec(tx.conn())
                 .await?;
         }
         tx.commit().await?;
-        Ok(rows)
+        Ok((claim, rows))
+    }
+
+    /// Extends this claim on one email for another lease; false when the lease ran out and
+    /// another worker claimed it (or it was sent) meanwhile.
+    #[allow(clippy::disallowed_methods)] // named cross-firm system job, guarded by its RLS clause
+    async fn renew(&self, row: &entity::Model, claim: Uuid) -> Result<bool, DbErr> {
+        let lease_until =
+            Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let tx = self.db.system_job(SystemJob::MailOutbox).await?;
+        let renewed = entity::Entity::update_many()
+            .col_expr(Column::ClaimedUntil, Expr::value(Some(lease_until)))
+            .filter(Column::TenantId.eq(row.tenant_id))
+            .filter(Column::Id.eq(row.id))
+            .filter(Column::Status.eq(STATUS_PENDING))
+            .filter(Column::ClaimedBy.eq(claim))
+            .exec(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(renewed.rows_affected == 1)
     }
 
     fn build_message(&self, row: &entity::Model) -> Result<Message, String> {
@@ -200,7 +230,7 @@ impl OutboxWorker {
     }
 
     #[allow(clippy::disallowed_methods)] // named cross-firm system job, guarded by its RLS clause
-    async fn mark_sent(&self, row: &entity::Model) -> Result<(), DbErr> {
+    async fn mark_sent(&self, row: &entity::Model, claim: Uuid) -> Result<(), DbErr> {
         let tx = self.db.system_job(SystemJob::MailOutbox).await?;
         entity::Entity::update_many()
             .col_expr(Column::Status, Expr::value(STATUS_SENT))
@@ -213,6 +243,7 @@ impl OutboxWorker {
             .col_expr(Column::Attempts, Expr::value(row.attempts + 1))
             .filter(Column::TenantId.eq(row.tenant_id))
             .filter(Column::Id.eq(row.id))
+            .filter(Column::ClaimedBy.eq(claim))
             .exec(tx.conn())
             .await?;
         tx.commit().await
@@ -222,6 +253,7 @@ impl OutboxWorker {
     async fn mark_failed_attempt(
         &self,
         row: &entity::Model,
+        claim: Uuid,
         attempts: i32,
         gave_up: bool,
         error: &str,
@@ -246,6 +278,10 @@ impl OutboxWorker {
             )
             .filter(Column::TenantId.eq(row.tenant_id))
             .filter(Column::Id.eq(row.id))
+            // Only while the claim is ours: never put an email another worker sent back into
+            // the queue.
+            .filter(Column::ClaimedBy.eq(claim))
+            .filter(Column::Status.eq(STATUS_PENDING))
             .exec(tx.conn())
             .await?;
         tx.commit().await

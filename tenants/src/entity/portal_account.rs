@@ -20,6 +20,8 @@ pub struct Model {
     pub invited_at: Option<DateTimeUtc>,
     pub invitation_expires_at: Option<DateTimeUtc>,
     pub last_login_at: Option<DateTimeUtc>,
+    /// The sign-in before the last one (what "since last login" means to the client).
+    pub previous_login_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,9 +2,12 @@
 //! SQLite file or the run's PostgreSQL database (the server connecting as the non-owner app
 //! role), with an HTTP client that resolves every host name to loopback.
 
+pub mod db_snapshot;
 pub mod firm;
 pub mod portal;
 pub mod postgres;
+pub mod process;
+pub mod s3;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -41,6 +44,24 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 super::$name($crate::support::TestApp::spawn($crate::support::Backend::Postgres).await).await
+            }
+        }
+    )*};
+}
+
+/// Like `on_both_backends!`, for tests that build their own `TestApp` (with extra services
+/// or configuration): each listed `async fn(Backend)` runs once per backend.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
             }
         }
     )*};
@@ -375,3 +396,4 @@ pub fn link_token(text: &str, prefix: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+pub mod fake_stripe;

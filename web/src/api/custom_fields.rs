@@ -14,7 +14,7 @@ use portico_tenants::custom_fields::{
     FileField, NewField, SHAREABLE_KIND, ShareState,
 };
 
-use super::ApiTags;
+use super::{Answer, ApiTags, Conflict, JsonBody, Session, Unprocessable};
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;
 use crate::error::{ApiError, ApiResult};
@@ -62,6 +62,7 @@ pub struct CustomFieldView {
     /// The choices of a `choice` field (empty otherwise).
     pub choices: Vec<String>,
     /// The file type the field is limited to; `null` applies it to every file.
+    #[oai(nullable)]
     pub file_type: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -88,17 +89,22 @@ pub struct NewCustomFieldBody {
     #[oai(default)]
     pub kind: String,
     /// Required (non-empty, unique) for `choice`; not allowed for other kinds.
+    #[oai(nullable)]
     pub choices: Option<Vec<String>>,
     /// Limits the field to files of this type (compared ignoring case).
+    #[oai(nullable)]
     pub file_type: Option<String>,
 }
 
 #[derive(Object)]
 pub struct CustomFieldPatchBody {
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Only the field's current kind is accepted: a kind never changes.
+    #[oai(nullable)]
     pub kind: Option<String>,
     /// The new list of choices; a choice still held by a file cannot be removed.
+    #[oai(nullable)]
     pub choices: Option<Vec<String>>,
     /// `null` or `""` makes the field apply to every file.
     pub file_type: MaybeUndefined<String>,
@@ -132,16 +138,21 @@ pub struct FileCustomFieldView {
     pub name: String,
     pub kind: String,
     pub choices: Vec<String>,
+    #[oai(nullable)]
     pub file_type: Option<String>,
     /// The stored value as text (`null` when empty): numbers as exact decimals (`"12.50"`),
     /// dates as `YYYY-MM-DD`, yes/no as `"true"`/`"false"`.
+    #[oai(nullable)]
     pub value: Option<String>,
     /// `hidden`, `read_only` or `editable`.
     pub sharing: String,
+    #[oai(nullable)]
     pub sharing_changed_at: Option<DateTime<Utc>>,
     /// When the value was last set.
+    #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
     /// Who last set the value (a member, or the client through the Portal).
+    #[oai(nullable)]
     pub updated_by: Option<UpdatedByView>,
 }
 
@@ -213,6 +224,7 @@ pub struct PortalCustomFieldView {
     /// `text`, `number`, `date`, `yes_no` or `choice`.
     pub kind: String,
     pub choices: Vec<String>,
+    #[oai(nullable)]
     pub value: Option<String>,
     /// Whether you may change the value.
     pub editable: bool,
@@ -260,7 +272,7 @@ pub struct FirmCustomFieldsApi;
 impl FirmCustomFieldsApi {
     /// The firm's custom fields
     #[oai(path = "/custom-fields", method = "get")]
-    async fn list(&self, auth: FirmMember) -> ApiResult<Json<Vec<CustomFieldView>>> {
+    async fn list(&self, auth: FirmMember) -> Answer<Json<Vec<CustomFieldView>>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let fields = custom_fields::list_definitions(&tx).await?;
@@ -276,7 +288,7 @@ impl FirmCustomFieldsApi {
         &self,
         auth: FirmMember,
         body: Json<NewCustomFieldBody>,
-    ) -> ApiResult<CustomFieldCreated> {
+    ) -> Answer<CustomFieldCreated, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let body = body.0;
         let tx = ctx.db.write().await?;
@@ -298,7 +310,11 @@ impl FirmCustomFieldsApi {
 
     /// One custom field
     #[oai(path = "/custom-fields/:id", method = "get")]
-    async fn get(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<CustomFieldView>> {
+    async fn get(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<Json<CustomFieldView>, Session> {
         let ctx = auth.0;
         let id: CustomFieldId = path_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -316,7 +332,7 @@ impl FirmCustomFieldsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<CustomFieldPatchBody>,
-    ) -> ApiResult<Json<CustomFieldView>> {
+    ) -> Answer<Json<CustomFieldView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let id: CustomFieldId = path_id(&id.0)?;
         let body = body.0;
@@ -341,7 +357,11 @@ impl FirmCustomFieldsApi {
     ///
     /// Every file's value and Portal sharing of the field are deleted with it.
     #[oai(path = "/custom-fields/:id", method = "delete")]
-    async fn delete(&self, auth: FirmMember, id: Path<String>) -> ApiResult<CustomFieldDeleted> {
+    async fn delete(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<CustomFieldDeleted, Session> {
         let ctx = auth.0;
         let id: CustomFieldId = path_id(&id.0)?;
         let tx = ctx.db.write().await?;
@@ -359,7 +379,7 @@ impl FirmCustomFieldsApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<FileCustomFieldView>>> {
+    ) -> Answer<Json<Vec<FileCustomFieldView>>, Session> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -378,7 +398,7 @@ impl FirmCustomFieldsApi {
         id: Path<String>,
         field_id: Path<String>,
         body: Json<ValueBody>,
-    ) -> ApiResult<Json<FileCustomFieldView>> {
+    ) -> Answer<Json<FileCustomFieldView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let field: CustomFieldId = path_id(&field_id.0)?;
@@ -409,7 +429,7 @@ impl FirmCustomFieldsApi {
         id: Path<String>,
         field_id: Path<String>,
         body: Json<SharingBody>,
-    ) -> ApiResult<Json<FileCustomFieldView>> {
+    ) -> Answer<Json<FileCustomFieldView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let field: CustomFieldId = path_id(&field_id.0)?;
@@ -447,7 +467,7 @@ impl FirmCustomFieldsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<BulkSharingBody>,
-    ) -> ApiResult<Json<BulkSharingView>> {
+    ) -> Answer<Json<BulkSharingView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let body = body.0;
@@ -497,7 +517,7 @@ impl PortalCustomFieldsApi {
         state: Data<&AppState>,
         auth: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<PortalCustomFieldView>>> {
+    ) -> Answer<Json<Vec<PortalCustomFieldView>>, Session> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let shareable = kind_shareable(&state, &ctx.tenant).await;
@@ -524,7 +544,7 @@ impl PortalCustomFieldsApi {
         id: Path<String>,
         field_id: Path<String>,
         body: Json<ValueBody>,
-    ) -> ApiResult<Json<PortalCustomFieldView>> {
+    ) -> Answer<Json<PortalCustomFieldView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let field: CustomFieldId = path_id(&field_id.0)?;

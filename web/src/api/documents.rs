@@ -33,10 +33,10 @@ use portico_tenants::documents::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::ApiTags;
+use super::{Answer, ApiTags, JsonBody, Session, Upload};
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Room for the multipart framing and the small fields around the file.
@@ -663,8 +663,10 @@ impl ApiResponse for DocumentContent {
                               nothing.",
                 status: Some(200),
                 status_range: None,
+                // The stored type varies per document (PDF, images, Office files, text...),
+                // so the answer's media type is documented as a range.
                 content: vec![MetaMediaType {
-                    content_type: "application/octet-stream",
+                    content_type: "*/*",
                     schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format(
                         "string", "binary",
                     ))),
@@ -688,7 +690,11 @@ impl FirmDocumentsApi {
     /// Every document of a file the member can access (newest first), with its Portal flag and
     /// who added it (members or the file's clients).
     #[oai(path = "/files/:id/documents", method = "get")]
-    async fn list(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<Vec<DocumentView>>> {
+    async fn list(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<Json<Vec<DocumentView>>, Session> {
         let ctx = auth.0;
         let file = parse_file_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -712,7 +718,7 @@ impl FirmDocumentsApi {
         auth: FirmMember,
         id: Path<String>,
         body: DocumentUploadBody,
-    ) -> ApiResult<DocumentCreated> {
+    ) -> Answer<DocumentCreated, (Session, Upload)> {
         let ctx = auth.0;
         let multipart = body.0;
         let file = match parse_file_id(&id.0) {
@@ -720,7 +726,7 @@ impl FirmDocumentsApi {
             Err(err) => {
                 let mut multipart = multipart;
                 drain(&mut multipart, None).await;
-                return Err(err);
+                return Err(err.into());
             }
         };
         let target = UploadTarget {
@@ -733,14 +739,16 @@ impl FirmDocumentsApi {
         };
         match receive_upload(&state, req, target, multipart).await {
             Ok(document) => Ok(DocumentCreated::Created(Json(document.into()))),
-            Err(UploadFailure::Refused(err)) => Err(err),
-            Err(UploadFailure::Csrf) => Err(ApiError::forbidden("cross-site request refused")),
+            Err(UploadFailure::Refused(err)) => Err(err.into()),
+            Err(UploadFailure::Csrf) => {
+                Err(ApiError::forbidden("cross-site request refused").into())
+            }
         }
     }
 
     /// One document
     #[oai(path = "/documents/:id", method = "get")]
-    async fn get(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<DocumentView>> {
+    async fn get(&self, auth: FirmMember, id: Path<String>) -> Answer<Json<DocumentView>, Session> {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -756,7 +764,7 @@ impl FirmDocumentsApi {
         state: Data<&AppState>,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<DocumentContent> {
+    ) -> Answer<DocumentContent, Session> {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
         let master = master_key(&state)?;
@@ -779,7 +787,7 @@ impl FirmDocumentsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<DocumentPortalBody>,
-    ) -> ApiResult<Json<DocumentView>> {
+    ) -> Answer<Json<DocumentView>, (Session, JsonBody)> {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
         let options = crate::firm_options::options(&state, &ctx.tenant).await;
@@ -811,7 +819,7 @@ impl PortalDocumentsApi {
         state: Data<&AppState>,
         auth: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<PortalDocumentView>>> {
+    ) -> Answer<Json<Vec<PortalDocumentView>>, Session> {
         let ctx = auth.0;
         let file = parse_file_id(&id.0)?;
         let options = crate::firm_options::options(&state, &ctx.tenant).await;
@@ -842,7 +850,7 @@ impl PortalDocumentsApi {
         auth: PortalClient,
         id: Path<String>,
         body: DocumentUploadBody,
-    ) -> ApiResult<PortalDocumentCreated> {
+    ) -> Answer<PortalDocumentCreated, (Session, Upload)> {
         let ctx = auth.0;
         let multipart = body.0;
         let file = match parse_file_id(&id.0) {
@@ -850,7 +858,7 @@ impl PortalDocumentsApi {
             Err(err) => {
                 let mut multipart = multipart;
                 drain(&mut multipart, None).await;
-                return Err(err);
+                return Err(err.into());
             }
         };
         let target = UploadTarget {
@@ -866,8 +874,10 @@ impl PortalDocumentsApi {
             Ok(document) => Ok(PortalDocumentCreated::Created(Json(
                 PortalDocumentView::new(document, me),
             ))),
-            Err(UploadFailure::Refused(err)) => Err(err),
-            Err(UploadFailure::Csrf) => Err(ApiError::forbidden("cross-site request refused")),
+            Err(UploadFailure::Refused(err)) => Err(err.into()),
+            Err(UploadFailure::Csrf) => {
+                Err(ApiError::forbidden("cross-site request refused").into())
+            }
         }
     }
 
@@ -878,7 +888,7 @@ impl PortalDocumentsApi {
         state: Data<&AppState>,
         auth: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<DocumentContent> {
+    ) -> Answer<DocumentContent, Session> {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
         let master = master_key(&state)?;

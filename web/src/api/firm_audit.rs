@@ -6,9 +6,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use portico_tenants::audit::{self, AuditEntry};
 
-use super::ApiTags;
+use super::{Answer, ApiTags, BadRequest, Session, Unprocessable};
 use crate::auth::FirmMember;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 
 #[derive(Object)]
 pub struct AuditEntryView {
@@ -16,12 +16,16 @@ pub struct AuditEntryView {
     pub occurred_at: DateTime<Utc>,
     /// `operator`, `system`, `member` or `client`.
     pub actor_kind: String,
+    #[oai(nullable)]
     pub actor_id: Option<uuid::Uuid>,
     pub actor: String,
     pub action: String,
     pub target_kind: String,
+    #[oai(nullable)]
     pub target_id: Option<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
+    #[oai(nullable)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -59,7 +63,7 @@ impl FirmAuditApi {
         to: Query<Option<String>>,
         /// At most this many entries (1–1000, default 200).
         limit: Query<Option<u64>>,
-    ) -> ApiResult<Json<Vec<AuditEntryView>>> {
+    ) -> Answer<Json<Vec<AuditEntryView>>, (Session, BadRequest, Unprocessable)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let filter = crate::audit_query::parse(

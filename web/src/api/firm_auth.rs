@@ -10,8 +10,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_tenants::sessions;
 use secrecy::SecretString;
 
-use super::ApiTags;
 use super::views::MemberView;
+use super::{
+    Answer, ApiTags, FirmHost, Gone, JsonBody, Session, TooManyRequests, Unauthorized,
+    Unprocessable,
+};
 use crate::auth::{FirmMember, client_ip, firm_of, session_cookie, sign_in_member};
 use crate::error::{ApiError, ApiResult};
 use crate::firm_accounts::{self, PasswordLinkError};
@@ -110,7 +113,7 @@ impl FirmAuthApi {
         state: Data<&AppState>,
         token: Path<String>,
         body: Json<PasswordBody>,
-    ) -> ApiResult<Json<MemberView>> {
+    ) -> Answer<Json<MemberView>, (FirmHost, JsonBody, Gone, Unprocessable)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
         let member = firm_accounts::complete_setup(
@@ -131,10 +134,10 @@ impl FirmAuthApi {
         req: &Request,
         state: Data<&AppState>,
         body: Json<SignInBody>,
-    ) -> ApiResult<SignedIn> {
+    ) -> Answer<SignedIn, (FirmHost, JsonBody, Unauthorized, TooManyRequests)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         if !crate::middleware::is_same_origin_request(req, &tenant.portal_url) {
-            return Err(ApiError::forbidden("cross-site sign-in refused"));
+            return Err(ApiError::forbidden("cross-site sign-in refused").into());
         }
         let password = SecretString::from(body.0.password);
         let (member, session) = sign_in_member(
@@ -159,18 +162,22 @@ impl FirmAuthApi {
 
     /// Sign out
     #[oai(path = "/session", method = "delete")]
-    async fn sign_out(&self, state: Data<&AppState>, member: FirmMember) -> ApiResult<SignedOut> {
+    async fn sign_out(
+        &self,
+        state: Data<&AppState>,
+        member: FirmMember,
+    ) -> Answer<SignedOut, Session> {
         let ctx = member.0;
-        end_session(&state, &ctx.db, ctx.session.id).await
+        Ok(end_session(&state, &ctx.db, ctx.session.id).await?)
     }
 
     /// The signed-in member
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, member: FirmMember) -> Json<MeView> {
-        Json(MeView {
+    async fn me(&self, member: FirmMember) -> Answer<Json<MeView>, Session> {
+        Ok(Json(MeView {
             csrf_token: member.0.session.csrf_token.clone(),
             member: member.0.member.into(),
-        })
+        }))
     }
 
     /// Ask for a password-reset link
@@ -183,7 +190,7 @@ impl FirmAuthApi {
         req: &Request,
         state: Data<&AppState>,
         body: Json<EmailBody>,
-    ) -> ApiResult<Accepted> {
+    ) -> Answer<Accepted, (FirmHost, JsonBody)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         firm_accounts::request_reset_in_background(&state, &tenant, body.0.email);
         Ok(Accepted::Accepted)
@@ -199,7 +206,7 @@ impl FirmAuthApi {
         state: Data<&AppState>,
         token: Path<String>,
         body: Json<PasswordBody>,
-    ) -> ApiResult<Json<MemberView>> {
+    ) -> Answer<Json<MemberView>, (FirmHost, JsonBody, Gone, Unprocessable)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
         let member = firm_accounts::complete_reset(

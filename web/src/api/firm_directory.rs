@@ -17,7 +17,7 @@ use portico_tenants::files::{
 };
 use portico_tenants::portal_access::{self, PortalStatus};
 
-use super::ApiTags;
+use super::{Answer, ApiTags, BadRequest, Conflict, JsonBody, Session, Unprocessable};
 use crate::auth::FirmMember;
 use crate::error::{ApiError, ApiResult};
 
@@ -147,8 +147,10 @@ pub struct CreateContactBody {
 
 #[derive(Object)]
 pub struct UpdateContactBody {
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Replaces the whole list (`[]` removes every address).
+    #[oai(nullable)]
     pub emails: Option<Vec<String>>,
 }
 
@@ -162,6 +164,7 @@ pub struct CreateFileBody {
     #[oai(default)]
     pub file_type: String,
     /// `open` (default) or `closed`.
+    #[oai(nullable)]
     pub status: Option<String>,
     /// An active member of the firm.
     pub responsible_lawyer_id: uuid::Uuid,
@@ -173,15 +176,21 @@ pub struct CreateFileBody {
 
 #[derive(Object)]
 pub struct UpdateFileBody {
+    #[oai(nullable)]
     pub number: Option<String>,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub file_type: Option<String>,
     /// `open` or `closed`.
+    #[oai(nullable)]
     pub status: Option<String>,
     /// Changing it is reserved to administrators and the current responsible lawyer.
+    #[oai(nullable)]
     pub responsible_lawyer_id: Option<uuid::Uuid>,
     /// Replaces the set of assigned members. Changing it is reserved to administrators and the
     /// current responsible lawyer.
+    #[oai(nullable)]
     pub member_ids: Option<Vec<uuid::Uuid>>,
 }
 
@@ -189,6 +198,7 @@ pub struct UpdateFileBody {
 pub struct AddPersonBody {
     pub contact_id: uuid::Uuid,
     /// `client` (the default and, for now, the only role).
+    #[oai(nullable)]
     pub role: Option<String>,
     /// Make the contact the file's primary client; the previous primary client stops being
     /// primary. The first client of a file becomes primary in any case.
@@ -286,7 +296,7 @@ impl FirmDirectoryApi {
         portal: Query<Option<String>>,
         /// Part of the name, ignoring letter case.
         q: Query<Option<String>>,
-    ) -> ApiResult<Json<Vec<ContactView>>> {
+    ) -> Answer<Json<Vec<ContactView>>, Session> {
         let ctx = auth.0;
         let portal_users = portal.0.as_deref() == Some("users");
         // Portal access lives in the Portal accounts; the filter is applied against them here.
@@ -323,7 +333,7 @@ impl FirmDirectoryApi {
         &self,
         auth: FirmMember,
         body: Json<CreateContactBody>,
-    ) -> ApiResult<ContactCreated> {
+    ) -> Answer<ContactCreated, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let body = body.0;
         let tx = ctx.db.write().await?;
@@ -351,7 +361,7 @@ impl FirmDirectoryApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<ContactView>> {
+    ) -> Answer<Json<ContactView>, Session> {
         let ctx = auth.0;
         let id: ContactId = path_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -373,7 +383,7 @@ impl FirmDirectoryApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<UpdateContactBody>,
-    ) -> ApiResult<Json<ContactView>> {
+    ) -> Answer<Json<ContactView>, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let id: ContactId = path_id(&id.0)?;
         let body = body.0;
@@ -411,7 +421,7 @@ impl FirmDirectoryApi {
         /// Only files the caller is assigned to.
         #[oai(default)]
         assigned_to_me: Query<bool>,
-    ) -> ApiResult<Json<Vec<FileView>>> {
+    ) -> Answer<Json<Vec<FileView>>, (Session, BadRequest, Unprocessable)> {
         let ctx = auth.0;
         let status = match status.0.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => Some(parse_status(s)?),
@@ -435,7 +445,7 @@ impl FirmDirectoryApi {
         &self,
         auth: FirmMember,
         body: Json<CreateFileBody>,
-    ) -> ApiResult<FileCreated> {
+    ) -> Answer<FileCreated, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let body = body.0;
         let status = match body.status.as_deref() {
@@ -458,7 +468,11 @@ impl FirmDirectoryApi {
 
     /// Show a file
     #[oai(path = "/files/:id", method = "get")]
-    async fn get_file(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<FileView>> {
+    async fn get_file(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<Json<FileView>, Session> {
         let ctx = auth.0;
         let id: FileId = path_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -479,7 +493,7 @@ impl FirmDirectoryApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<UpdateFileBody>,
-    ) -> ApiResult<Json<FileView>> {
+    ) -> Answer<Json<FileView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let id: FileId = path_id(&id.0)?;
         let body = body.0;
@@ -503,7 +517,7 @@ impl FirmDirectoryApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<PersonView>>> {
+    ) -> Answer<Json<Vec<PersonView>>, Session> {
         let ctx = auth.0;
         let id: FileId = path_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -525,7 +539,7 @@ impl FirmDirectoryApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<AddPersonBody>,
-    ) -> ApiResult<PersonPut> {
+    ) -> Answer<PersonPut, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let id: FileId = path_id(&id.0)?;
         let body = body.0;
@@ -552,7 +566,7 @@ impl FirmDirectoryApi {
         auth: FirmMember,
         id: Path<String>,
         contact_id: Path<String>,
-    ) -> ApiResult<PersonRemoved> {
+    ) -> Answer<PersonRemoved, Session> {
         let ctx = auth.0;
         let id: FileId = path_id(&id.0)?;
         let contact_id: ContactId = path_id(&contact_id.0)?;

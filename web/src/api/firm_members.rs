@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_platform::ids::MemberId;
 use portico_tenants::members::{self, MemberError, MemberPatch, NewMember};
 
-use super::ApiTags;
 use super::views::MemberView;
+use super::{Answer, ApiTags, Conflict, JsonBody, Session, Unprocessable};
 use crate::auth::FirmMember;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -27,11 +27,16 @@ pub struct InviteMemberBody {
 
 #[derive(Object)]
 pub struct UpdateMemberBody {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub email: Option<String>,
+    #[oai(nullable)]
     pub is_admin: Option<bool>,
+    #[oai(nullable)]
     pub portal_rights: Option<bool>,
     /// Deactivating ends the member's sessions at once.
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -64,7 +69,7 @@ pub struct FirmMembersApi;
 impl FirmMembersApi {
     /// List members (administrators only)
     #[oai(path = "/members", method = "get")]
-    async fn list(&self, auth: FirmMember) -> ApiResult<Json<Vec<MemberView>>> {
+    async fn list(&self, auth: FirmMember) -> Answer<Json<Vec<MemberView>>, Session> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let tx = ctx.db.read().await?;
@@ -82,7 +87,7 @@ impl FirmMembersApi {
         state: Data<&AppState>,
         auth: FirmMember,
         body: Json<InviteMemberBody>,
-    ) -> ApiResult<Invited> {
+    ) -> Answer<Invited, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let body = body.0;
@@ -112,7 +117,7 @@ impl FirmMembersApi {
 
     /// Show a member (administrators only)
     #[oai(path = "/members/:id", method = "get")]
-    async fn get(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<MemberView>> {
+    async fn get(&self, auth: FirmMember, id: Path<String>) -> Answer<Json<MemberView>, Session> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let id = member_id(&id.0)?;
@@ -134,7 +139,7 @@ impl FirmMembersApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<UpdateMemberBody>,
-    ) -> ApiResult<Json<MemberView>> {
+    ) -> Answer<Json<MemberView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let id = member_id(&id.0)?;
@@ -167,7 +172,7 @@ impl FirmMembersApi {
         state: Data<&AppState>,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<MemberView>> {
+    ) -> Answer<Json<MemberView>, (Session, Unprocessable)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let id = member_id(&id.0)?;

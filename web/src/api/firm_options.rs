@@ -12,9 +12,9 @@ use poem_openapi::{
 };
 use portico_tenants::options::FirmOptions;
 
-use super::ApiTags;
+use super::{Answer, ApiTags, JsonBody, Session, Unprocessable, Upload};
 use crate::auth::FirmMember;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::firm_options::{self, LogoError, SaveError};
 use crate::state::AppState;
 
@@ -215,7 +215,7 @@ impl FirmOptionsApi {
         &self,
         state: Data<&AppState>,
         auth: FirmMember,
-    ) -> ApiResult<Json<ClientPortalOptionsView>> {
+    ) -> Answer<Json<ClientPortalOptionsView>, Session> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let options = firm_options::options(&state, &ctx.tenant).await;
@@ -236,7 +236,7 @@ impl FirmOptionsApi {
         state: Data<&AppState>,
         auth: FirmMember,
         body: Json<ClientPortalOptionsBody>,
-    ) -> ApiResult<Json<ClientPortalOptionsView>> {
+    ) -> Answer<Json<ClientPortalOptionsView>, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let saved = firm_options::save(&state, &ctx, body.0.into()).await?;
@@ -256,7 +256,7 @@ impl FirmOptionsApi {
         state: Data<&AppState>,
         auth: FirmMember,
         body: LogoUploadBody,
-    ) -> ApiResult<LogoChanged> {
+    ) -> Answer<LogoChanged, (Session, Upload)> {
         let ctx = auth.0;
         ctx.require_admin()?;
         let mut multipart = body.0;
@@ -271,7 +271,7 @@ impl FirmOptionsApi {
         &self,
         state: Data<&AppState>,
         auth: FirmMember,
-    ) -> ApiResult<LogoChanged> {
+    ) -> Answer<LogoChanged, Session> {
         let ctx = auth.0;
         ctx.require_admin()?;
         firm_options::set_logo(&state, &ctx, None).await?;

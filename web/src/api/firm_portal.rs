@@ -9,7 +9,7 @@ use poem_openapi::{Object, OpenApi};
 use portico_platform::ids::{ContactId, FileId};
 use portico_tenants::portal_access::{self, AllowRequest, FileClient, PortalError, PortalView};
 
-use super::ApiTags;
+use super::{Answer, ApiTags, Conflict, JsonBody, Session, Unprocessable};
 use crate::auth::FirmMember;
 use crate::error::{ApiError, ApiResult};
 use crate::portal_accounts::firm_context;
@@ -19,10 +19,14 @@ use crate::state::AppState;
 pub struct PortalAccessView {
     /// `not_invited`, `invited`, `active` or `disabled`.
     pub status: String,
+    #[oai(nullable)]
     pub login_email: Option<String>,
     /// A new login email waiting for the client's confirmation.
+    #[oai(nullable)]
     pub pending_login_email: Option<String>,
+    #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub invitation_expires_at: Option<DateTime<Utc>>,
     /// Files shared with the client that you can access.
     pub file_ids: Vec<uuid::Uuid>,
@@ -49,11 +53,13 @@ pub struct SetPortalAccessBody {
     /// Allow this contact to access the Portal. `false` disables access.
     pub allow: bool,
     /// One of the contact's email addresses; required with `allow: true`.
+    #[oai(nullable)]
     pub login_email: Option<String>,
     /// Files to share (where the contact is a client, open, and you can access them).
     #[oai(default)]
     pub file_ids: Vec<uuid::Uuid>,
     /// The invitation text; must keep the `{setup_link}` placeholder. Default: the firm's template.
+    #[oai(nullable)]
     pub message: Option<String>,
 }
 
@@ -129,7 +135,7 @@ impl FirmPortalApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<PortalAccessView>> {
+    ) -> Answer<Json<PortalAccessView>, Session> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -150,7 +156,7 @@ impl FirmPortalApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<SetPortalAccessBody>,
-    ) -> ApiResult<Json<PortalAccessView>> {
+    ) -> Answer<Json<PortalAccessView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let body = body.0;
@@ -187,7 +193,7 @@ impl FirmPortalApi {
         state: Data<&AppState>,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<PortalAccessView>> {
+    ) -> Answer<Json<PortalAccessView>, (Session, Conflict)> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let firm = firm_context(&state, &ctx.tenant).await;
@@ -208,7 +214,7 @@ impl FirmPortalApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<LoginEmailBody>,
-    ) -> ApiResult<Json<PortalAccessView>> {
+    ) -> Answer<Json<PortalAccessView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let firm = firm_context(&state, &ctx.tenant).await;
@@ -237,7 +243,7 @@ impl FirmPortalApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<FilePortalView>> {
+    ) -> Answer<Json<FilePortalView>, Session> {
         let ctx = auth.0;
         let file: FileId = parse_id(&id.0)?;
         let tx = ctx.db.read().await?;
@@ -259,7 +265,7 @@ impl FirmPortalApi {
         id: Path<String>,
         contact_id: Path<String>,
         body: Json<FileShareBody>,
-    ) -> ApiResult<Json<FilePortalView>> {
+    ) -> Answer<Json<FilePortalView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let file: FileId = parse_id(&id.0)?;
         let contact: ContactId = parse_id(&contact_id.0)?;

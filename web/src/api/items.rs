@@ -13,7 +13,7 @@ use portico_tenants::items::{
     Task,
 };
 
-use super::ApiTags;
+use super::{Answer, ApiTags, BadRequest, JsonBody, Session, Unprocessable};
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;
 use crate::error::{ApiError, ApiResult};
@@ -77,6 +77,7 @@ pub struct AppointmentView {
     pub file_id: uuid::Uuid,
     pub title: String,
     pub starts_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     pub location: String,
     pub private: bool,
@@ -110,6 +111,7 @@ pub struct TaskView {
     pub file_id: uuid::Uuid,
     pub title: String,
     /// `YYYY-MM-DD`.
+    #[oai(nullable)]
     pub due_date: Option<String>,
     pub done: bool,
     pub shared: bool,
@@ -144,6 +146,7 @@ pub struct NewNoteBody {
 pub struct NewAppointmentBody {
     pub title: String,
     pub starts_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     #[oai(default)]
     pub location: String,
@@ -160,6 +163,7 @@ pub struct NewAppointmentBody {
 pub struct NewTaskBody {
     pub title: String,
     /// `YYYY-MM-DD`.
+    #[oai(nullable)]
     pub due_date: Option<String>,
     #[oai(default)]
     pub shared: bool,
@@ -204,7 +208,9 @@ pub struct ActivityView {
     pub occurred_at: DateTime<Utc>,
     /// `client_activity`, `client_login` or `member_activity`.
     pub kind: String,
+    #[oai(nullable)]
     pub file_id: Option<uuid::Uuid>,
+    #[oai(nullable)]
     pub file_number: Option<String>,
     pub actor_kind: String,
     pub actor: String,
@@ -268,7 +274,11 @@ pub struct FirmItemsApi;
 impl FirmItemsApi {
     /// Notes of a file
     #[oai(path = "/files/:id/notes", method = "get")]
-    async fn notes(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<Vec<NoteView>>> {
+    async fn notes(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<Json<Vec<NoteView>>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let list = items::notes(&tx, &ctx.member, file_id(&id.0)?).await?;
@@ -284,7 +294,7 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<NewNoteBody>,
-    ) -> ApiResult<CreatedNote> {
+    ) -> Answer<CreatedNote, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
@@ -321,7 +331,7 @@ impl FirmItemsApi {
         &self,
         auth: FirmMember,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<AppointmentView>>> {
+    ) -> Answer<Json<Vec<AppointmentView>>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let list = items::appointments(&tx, &ctx.member, file_id(&id.0)?).await?;
@@ -337,7 +347,7 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<NewAppointmentBody>,
-    ) -> ApiResult<CreatedAppointment> {
+    ) -> Answer<CreatedAppointment, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let b = body.0;
@@ -370,7 +380,11 @@ impl FirmItemsApi {
 
     /// Tasks of a file
     #[oai(path = "/files/:id/tasks", method = "get")]
-    async fn tasks(&self, auth: FirmMember, id: Path<String>) -> ApiResult<Json<Vec<TaskView>>> {
+    async fn tasks(
+        &self,
+        auth: FirmMember,
+        id: Path<String>,
+    ) -> Answer<Json<Vec<TaskView>>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let list = items::tasks(&tx, &ctx.member, file_id(&id.0)?).await?;
@@ -386,7 +400,7 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<NewTaskBody>,
-    ) -> ApiResult<CreatedTask> {
+    ) -> Answer<CreatedTask, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
@@ -425,7 +439,7 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<TaskPatch>,
-    ) -> ApiResult<Json<TaskView>> {
+    ) -> Answer<Json<TaskView>, (Session, JsonBody)> {
         let ctx = auth.0;
         let tx = ctx.db.write().await?;
         let task = items::set_task_done(&tx, &ctx.member, item_id(&id.0)?, body.0.done).await?;
@@ -441,8 +455,8 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<SharedBody>,
-    ) -> ApiResult<Json<SharedView>> {
-        share(&state, auth, ItemKind::Note, &id.0, body.0.shared).await
+    ) -> Answer<Json<SharedView>, (Session, JsonBody)> {
+        Ok(share(&state, auth, ItemKind::Note, &id.0, body.0.shared).await?)
     }
 
     /// Show an appointment in the Portal, or remove it
@@ -453,8 +467,8 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<SharedBody>,
-    ) -> ApiResult<Json<SharedView>> {
-        share(&state, auth, ItemKind::Appointment, &id.0, body.0.shared).await
+    ) -> Answer<Json<SharedView>, (Session, JsonBody, Unprocessable)> {
+        Ok(share(&state, auth, ItemKind::Appointment, &id.0, body.0.shared).await?)
     }
 
     /// Show a task in the Portal, or remove it
@@ -465,8 +479,8 @@ impl FirmItemsApi {
         auth: FirmMember,
         id: Path<String>,
         body: Json<SharedBody>,
-    ) -> ApiResult<Json<SharedView>> {
-        share(&state, auth, ItemKind::Task, &id.0, body.0.shared).await
+    ) -> Answer<Json<SharedView>, (Session, JsonBody)> {
+        Ok(share(&state, auth, ItemKind::Task, &id.0, body.0.shared).await?)
     }
 
     /// The activity feed of your files
@@ -478,7 +492,7 @@ impl FirmItemsApi {
         kind: Query<Option<String>>,
         /// Only the last N days.
         days: Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<ActivityView>>> {
+    ) -> Answer<Json<Vec<ActivityView>>, (Session, BadRequest, Unprocessable)> {
         let ctx = auth.0;
         let kind = match kind.0.as_deref().filter(|k| !k.is_empty()) {
             None => None,
@@ -491,7 +505,7 @@ impl FirmItemsApi {
         if let Some(d) = days.0
             && !(1..=365).contains(&d)
         {
-            return Err(ApiError::unprocessable("days must be between 1 and 365"));
+            return Err(ApiError::unprocessable("days must be between 1 and 365").into());
         }
         let tx = ctx.db.read().await?;
         let list = activity::list(
@@ -510,7 +524,7 @@ impl FirmItemsApi {
 
     /// The unread badge
     #[oai(path = "/activity/unread", method = "get")]
-    async fn unread(&self, auth: FirmMember) -> ApiResult<Json<UnreadView>> {
+    async fn unread(&self, auth: FirmMember) -> Answer<Json<UnreadView>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let unread = activity::unread(&tx, &ctx.member).await?;
@@ -520,7 +534,7 @@ impl FirmItemsApi {
 
     /// Mark the activity as seen (resets the badge)
     #[oai(path = "/activity/seen", method = "post")]
-    async fn seen(&self, auth: FirmMember) -> ApiResult<Json<UnreadView>> {
+    async fn seen(&self, auth: FirmMember) -> Answer<Json<UnreadView>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.write().await?;
         activity::mark_seen(&tx, ctx.member.id).await?;
@@ -530,7 +544,7 @@ impl FirmItemsApi {
 
     /// Your notification preferences
     #[oai(path = "/me/preferences", method = "get")]
-    async fn preferences(&self, auth: FirmMember) -> ApiResult<Json<PreferencesView>> {
+    async fn preferences(&self, auth: FirmMember) -> Answer<Json<PreferencesView>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let prefs = activity::preferences(&tx, ctx.member.id).await?;
@@ -547,7 +561,7 @@ impl FirmItemsApi {
         &self,
         auth: FirmMember,
         body: Json<PreferencesView>,
-    ) -> ApiResult<Json<PreferencesView>> {
+    ) -> Answer<Json<PreferencesView>, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
         let alerts = Alerts::parse(&body.0.alerts).ok_or_else(|| {
             ApiError::unprocessable("alerts must be responsible, assigned or none")
@@ -608,7 +622,7 @@ impl PortalItemsApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<NoteView>>> {
+    ) -> Answer<Json<Vec<NoteView>>, Session> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;
@@ -627,7 +641,7 @@ impl PortalItemsApi {
         client: PortalClient,
         id: Path<String>,
         body: Json<NewNoteBody>,
-    ) -> ApiResult<CreatedNote> {
+    ) -> Answer<CreatedNote, (Session, JsonBody, Unprocessable)> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let file = file_id(&id.0)?;
@@ -645,7 +659,7 @@ impl PortalItemsApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<AppointmentView>>> {
+    ) -> Answer<Json<Vec<AppointmentView>>, Session> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;
@@ -661,7 +675,7 @@ impl PortalItemsApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<Vec<TaskView>>> {
+    ) -> Answer<Json<Vec<TaskView>>, Session> {
         let ctx = client.0;
         let rules = sharing_rules(&state, &ctx.tenant).await;
         let tx = ctx.db.read().await?;

@@ -1,5 +1,10 @@
 //! The JSON API (poem-openapi), served under `/api/v1`, documented at `/api/openapi.json`.
+//!
+//! The document is held to what the server does (`tests/fuzz` checks it with schemathesis):
+//! each operation lists exactly the error statuses it can answer (see [`Answer`]), and every
+//! `Option` field of a body is `#[oai(nullable)]`, since an absent value travels as `null`.
 
+pub mod billing;
 pub mod custom_fields;
 pub mod documents;
 pub mod firm_audit;
@@ -16,7 +21,43 @@ pub mod views;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::error::{ApiError, problem_response};
+use crate::error::{ApiError, Failure, problem_response};
+pub use crate::error::{
+    BadGateway, BadRequest, Conflict, Forbidden, Gone, NotFound, PayloadTooLarge, PaymentRequired,
+    ServiceUnavailable, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType,
+};
+
+/// What an operation answers: `T`, or a problem document with one of the error statuses `S`,
+/// which is what the OpenAPI document lists for it (and `tests/fuzz` checks both ways).
+pub type Answer<T, S> = Result<T, Failure<S>>;
+
+/// Every operation on a firm's host: 403 while the firm is suspended, 404 on a host that is
+/// not a firm's.
+pub type FirmHost = (Forbidden, NotFound);
+
+/// A member's or client's session on the firm's host: also 401 without a live session (and 403
+/// for a cookie session whose unsafe request lacks the CSRF header).
+pub type Session = (Unauthorized, Forbidden, NotFound);
+
+/// The operator token, on the base domain only (404 elsewhere).
+pub type Operator = (Unauthorized, NotFound);
+
+/// A JSON body: 400 when it does not parse or lacks a field, 415 when it is not JSON.
+pub type JsonBody = (BadRequest, UnsupportedMediaType);
+
+/// An upload (`multipart/form-data`): 400 when the form does not parse, 413 over the size
+/// limit, 415 when it is not a form or the file's type is not accepted, 422 without a file.
+pub type Upload = (
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable,
+);
+
+/// Operations that reach the payment provider: 502 when it cannot be reached, 503 when online
+/// payments are not configured for the firm's provider. (Declined charges are an outcome of
+/// Pay Now, not an error; a card refused while it is saved or edited answers 402.)
+pub type Provider = (BadGateway, ServiceUnavailable);
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -42,6 +83,9 @@ pub enum ApiTags {
     CustomFields,
     /// Notes, appointments, tasks, the activity feed and preferences.
     Items,
+    /// Invoices, payments, Options > Billing (firm side); bills, payment methods and Pay Now
+    /// (client side).
+    Billing,
 }
 
 pub type Apis = (
@@ -59,6 +103,8 @@ pub type Apis = (
     custom_fields::PortalCustomFieldsApi,
     items::FirmItemsApi,
     items::PortalItemsApi,
+    billing::FirmBillingApi,
+    billing::PortalBillingApi,
 );
 
 pub fn service(version: &str) -> OpenApiService<Apis, ()> {
@@ -78,6 +124,8 @@ pub fn service(version: &str) -> OpenApiService<Apis, ()> {
             custom_fields::PortalCustomFieldsApi,
             items::FirmItemsApi,
             items::PortalItemsApi,
+            billing::FirmBillingApi,
+            billing::PortalBillingApi,
         ),
         "Portico",
         version,

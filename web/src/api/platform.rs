@@ -13,8 +13,8 @@ use portico_tenants::audit::Actor;
 use portico_tenants::{NewTenant, RegistryError, TenantRecord};
 use secrecy::ExposeSecret;
 
-use super::ApiTags;
-use crate::error::{ApiError, ApiResult};
+use super::{Answer, ApiTags, Conflict, JsonBody, Operator, Unprocessable};
+use crate::error::ApiError;
 use crate::middleware::RequestHost;
 use crate::state::AppState;
 
@@ -121,7 +121,7 @@ impl PlatformApi {
         _auth: OperatorAuth,
         state: Data<&AppState>,
         body: Json<CreateTenantRequest>,
-    ) -> ApiResult<CreatedTenant> {
+    ) -> Answer<CreatedTenant, (Operator, JsonBody, Conflict, Unprocessable)> {
         let body = body.0;
         let onboarded = state
             .registry
@@ -144,7 +144,7 @@ impl PlatformApi {
         &self,
         _auth: OperatorAuth,
         state: Data<&AppState>,
-    ) -> ApiResult<Json<Vec<TenantView>>> {
+    ) -> Answer<Json<Vec<TenantView>>, Operator> {
         let tenants = state.registry.list().await?;
         Ok(Json(tenants.into_iter().map(TenantView::from).collect()))
     }
@@ -156,7 +156,7 @@ impl PlatformApi {
         _auth: OperatorAuth,
         state: Data<&AppState>,
         slug: Path<String>,
-    ) -> ApiResult<Json<TenantView>> {
+    ) -> Answer<Json<TenantView>, Operator> {
         Ok(Json(state.registry.get(&slug.0).await?.into()))
     }
 
@@ -169,7 +169,7 @@ impl PlatformApi {
         _auth: OperatorAuth,
         state: Data<&AppState>,
         slug: Path<String>,
-    ) -> ApiResult<Json<TenantView>> {
+    ) -> Answer<Json<TenantView>, Operator> {
         Ok(Json(
             state
                 .registry
@@ -186,7 +186,7 @@ impl PlatformApi {
         _auth: OperatorAuth,
         state: Data<&AppState>,
         slug: Path<String>,
-    ) -> ApiResult<Json<TenantView>> {
+    ) -> Answer<Json<TenantView>, Operator> {
         Ok(Json(
             state
                 .registry
@@ -206,7 +206,7 @@ impl PlatformApi {
         state: Data<&AppState>,
         slug: Path<String>,
         body: Json<DeleteTenantRequest>,
-    ) -> ApiResult<Deleted> {
+    ) -> Answer<Deleted, (Operator, JsonBody, Unprocessable)> {
         state
             .registry
             .delete(&slug.0, &body.0.confirm, portico_migrations::TENANT_TABLES)

@@ -10,11 +10,14 @@ use portico_platform::ids::FileId;
 use portico_tenants::portal_access::{self, Client, SharedFile};
 use secrecy::SecretString;
 
-use super::ApiTags;
 use super::firm_auth::{Accepted, EmailBody, PasswordBody, SignInBody, SignedOut, end_session};
+use super::{
+    Answer, ApiTags, FirmHost, Gone, JsonBody, Session, TooManyRequests, Unauthorized,
+    Unprocessable,
+};
 use crate::auth::{client_ip, firm_of, session_cookie, sign_in};
 use crate::client_auth::{Clients, PortalClient};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::portal_accounts;
 use crate::state::AppState;
 
@@ -38,6 +41,7 @@ pub struct ClientView {
     pub contact_id: uuid::Uuid,
     pub name: String,
     pub login_email: String,
+    #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -111,7 +115,7 @@ impl PortalApi {
         req: &Request,
         state: Data<&AppState>,
         token: Path<String>,
-    ) -> ApiResult<Json<InvitationInfo>> {
+    ) -> Answer<Json<InvitationInfo>, (FirmHost, Gone)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let view = portal_accounts::invitation(&state, &tenant, &token.0).await?;
         let firm = portal_accounts::firm_context(&state, &tenant).await;
@@ -134,7 +138,7 @@ impl PortalApi {
         state: Data<&AppState>,
         token: Path<String>,
         body: Json<AcceptInvitationBody>,
-    ) -> ApiResult<Json<ClientView>> {
+    ) -> Answer<Json<ClientView>, (FirmHost, JsonBody, Gone, Unprocessable)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
         let client = portal_accounts::accept_invitation(
@@ -155,16 +159,16 @@ impl PortalApi {
         req: &Request,
         state: Data<&AppState>,
         body: Json<SignInBody>,
-    ) -> ApiResult<ClientSignedIn> {
+    ) -> Answer<ClientSignedIn, (FirmHost, JsonBody, Unauthorized, TooManyRequests)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         if !crate::middleware::is_same_origin_request(req, &tenant.portal_url) {
-            return Err(ApiError::forbidden("cross-site sign-in refused"));
+            return Err(ApiError::forbidden("cross-site sign-in refused").into());
         }
         let options = crate::firm_options::options(&state, &tenant).await;
         if !options.portal_enabled {
-            return Err(ApiError::forbidden(
-                "the Client Portal of this firm is currently closed",
-            ));
+            return Err(
+                ApiError::forbidden("the Client Portal of this firm is currently closed").into(),
+            );
         }
         let password = SecretString::from(body.0.password);
         let (client, session) = sign_in::<Clients>(
@@ -189,18 +193,22 @@ impl PortalApi {
 
     /// Sign out
     #[oai(path = "/session", method = "delete")]
-    async fn sign_out(&self, state: Data<&AppState>, client: PortalClient) -> ApiResult<SignedOut> {
+    async fn sign_out(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+    ) -> Answer<SignedOut, Session> {
         let ctx = client.0;
-        end_session(&state, &ctx.db, ctx.session.id).await
+        Ok(end_session(&state, &ctx.db, ctx.session.id).await?)
     }
 
     /// The signed-in client
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, client: PortalClient) -> Json<ClientMeView> {
-        Json(ClientMeView {
+    async fn me(&self, client: PortalClient) -> Answer<Json<ClientMeView>, Session> {
+        Ok(Json(ClientMeView {
             csrf_token: client.0.session.csrf_token.clone(),
             client: client.0.client.into(),
-        })
+        }))
     }
 
     /// Ask for a password-reset link
@@ -213,7 +221,7 @@ impl PortalApi {
         req: &Request,
         state: Data<&AppState>,
         body: Json<EmailBody>,
-    ) -> ApiResult<Accepted> {
+    ) -> Answer<Accepted, (FirmHost, JsonBody)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         portal_accounts::request_reset_in_background(&state, &tenant, body.0.email);
         Ok(Accepted::Accepted)
@@ -227,7 +235,7 @@ impl PortalApi {
         state: Data<&AppState>,
         token: Path<String>,
         body: Json<PasswordBody>,
-    ) -> ApiResult<Json<ClientView>> {
+    ) -> Answer<Json<ClientView>, (FirmHost, JsonBody, Gone, Unprocessable)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let password = SecretString::from(body.0.password);
         let client = portal_accounts::complete_reset(&state, &tenant, &token.0, &password).await?;
@@ -241,7 +249,7 @@ impl PortalApi {
         req: &Request,
         state: Data<&AppState>,
         token: Path<String>,
-    ) -> ApiResult<Json<ClientView>> {
+    ) -> Answer<Json<ClientView>, (FirmHost, Gone)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let client = portal_accounts::verify_login_email(&state, &tenant, &token.0).await?;
         Ok(Json(client.into()))
@@ -249,7 +257,7 @@ impl PortalApi {
 
     /// Files shared with me
     #[oai(path = "/files", method = "get")]
-    async fn files(&self, client: PortalClient) -> ApiResult<Json<Vec<PortalFileView>>> {
+    async fn files(&self, client: PortalClient) -> Answer<Json<Vec<PortalFileView>>, Session> {
         let ctx = client.0;
         let tx = ctx.db.read().await?;
         let files = portal_access::files_for_client(&tx, &ctx.client).await?;
@@ -263,7 +271,7 @@ impl PortalApi {
         &self,
         client: PortalClient,
         id: Path<String>,
-    ) -> ApiResult<Json<PortalFileView>> {
+    ) -> Answer<Json<PortalFileView>, Session> {
         let ctx = client.0;
         let id: FileId = id.0.parse().map_err(|_| ApiError::not_found())?;
         let tx = ctx.db.read().await?;

@@ -15,6 +15,7 @@ pub struct MemberView {
     pub active: bool,
     /// False until the member has chosen a password from the setup link.
     pub has_password: bool,
+    #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }

@@ -96,6 +96,7 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
         Err(err) => return internal_error(state, err),
     };
     let options = crate::firm_options::options(state, tenant).await;
+    let billing = super::billing::home_tile(state, &ctx).await;
     render(
         state,
         tenant,
@@ -105,6 +106,7 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
         minijinja::context! {
             files => files,
             welcome => options.welcome_message,
+            billing => billing,
         },
     )
     .await
@@ -622,6 +624,7 @@ async fn file_page(
             tabs.push(minijinja::context! { id => id, label => label });
         }
     }
+    tabs.push(minijinja::context! { id => "billing", label => "Billing" });
     let tab = if tabs.iter().any(|t| {
         t.get_attr("id")
             .ok()
@@ -646,6 +649,11 @@ async fn file_page(
     } else {
         minijinja::Value::UNDEFINED
     };
+    let billing = if tab == "billing" {
+        super::billing::client_file_section(state, ctx, id).await
+    } else {
+        minijinja::Value::UNDEFINED
+    };
     render(
         state,
         tenant,
@@ -662,6 +670,7 @@ async fn file_page(
             can_add_notes => rules.allows(items::ItemKind::Note),
             documents => documents,
             custom_fields => custom_fields,
+            billing => billing,
             notice => notice,
             error => error,
         },

@@ -43,8 +43,9 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
                 .into_response();
         }
     }
+    // Local directory or S3 bucket: a probe is written and removed (bounded in time on S3).
     if let Err(err) = state.blobs.check_writable().await {
-        tracing::warn!(error = %err, "readiness: storage not writable");
+        tracing::warn!(store = ?state.blobs, error = %err, "readiness: storage not writable");
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready: storage").into_response();
     }
     "ready".into_response()

@@ -1,5 +1,6 @@
 //! Server-rendered HTML pages and infrastructure routes.
 
+pub mod billing;
 pub mod client;
 pub mod firm;
 pub mod infra;

@@ -7,7 +7,7 @@ use poem::{IntoResponse, Request, Response, Route, get, handler};
 use portico_tenants::activity::{self, ActivityKind, Alerts};
 use serde::Deserialize;
 
-use super::{render, require_member, require_member_form};
+use super::{render_with_badge, require_member, require_member_form};
 use crate::state::AppState;
 
 pub fn routes(route: Route) -> Route {
@@ -44,7 +44,11 @@ async fn page(
         .filter(|d| (1..=365).contains(d))
         .unwrap_or(7);
     let loaded = async {
-        let tx = ctx.db.write().await?;
+        // Reading the feed is a read: the "seen" mark is written only when there is something
+        // to mark (a first visit, or client activity since the last one), and up to the moment
+        // the page was read, so activity arriving meanwhile stays unread.
+        let opened = chrono::Utc::now();
+        let tx = ctx.db.read().await?;
         let unread = activity::unread(&tx, &ctx.member).await?;
         let entries = activity::list(
             &tx,
@@ -57,8 +61,12 @@ async fn page(
         )
         .await?;
         let prefs = activity::preferences(&tx, ctx.member.id).await?;
-        activity::mark_seen(&tx, ctx.member.id).await?;
         tx.commit().await?;
+        if unread > 0 || prefs.activity_seen_at.is_none() {
+            let tx = ctx.db.write().await?;
+            activity::mark_seen_at(&tx, ctx.member.id, opened).await?;
+            tx.commit().await?;
+        }
         Ok::<_, sea_orm::DbErr>((unread, entries, prefs))
     }
     .await;
@@ -86,14 +94,15 @@ async fn page(
             }
         })
         .collect();
-    render(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
+    // Everything shown is now seen: the badge is 0 without asking the database again.
+    render_with_badge(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
         entries => rows,
         new_since_last_visit => unread,
         kind => kind.map(|k| k.as_str()).unwrap_or(""),
         days => days,
         prefs => minijinja::context! { alerts => prefs.alerts.as_str(), nightly_digest => prefs.nightly_digest },
         saved => query.saved == "1",
-    })
+    }, 0)
     .await
 }
 

@@ -647,6 +647,8 @@ pub(super) struct FileOutcome {
     person_form: Option<PersonForm>,
     /// A refused "Portal access to this file", shown in the Portal card.
     portal_error: Option<String>,
+    /// A refused billing change, shown in the Billing section.
+    billing: super::billing::SectionOutcome,
 }
 
 impl FileOutcome {
@@ -655,6 +657,18 @@ impl FileOutcome {
         Self {
             status: Some(status),
             portal_error: Some(message),
+            ..Default::default()
+        }
+    }
+
+    /// The file page after a refused billing change.
+    pub(super) fn billing_refused(
+        status: StatusCode,
+        billing: super::billing::SectionOutcome,
+    ) -> Self {
+        Self {
+            status: Some(status),
+            billing,
             ..Default::default()
         }
     }
@@ -726,6 +740,8 @@ pub(super) async fn file_view(
     let items = super::items::firm_file_section(state, ctx, file.id).await;
     let documents = super::documents::firm_file_section(state, ctx, file.id).await;
     let custom_fields = super::custom_fields::firm_file_section(state, ctx, file.id).await;
+    let billing =
+        super::billing::firm_file_section(ctx, &file, &outcome.done, outcome.billing).await;
     render(
         state,
         ctx,
@@ -751,6 +767,7 @@ pub(super) async fn file_view(
             items => items,
             documents => documents,
             custom_fields => custom_fields,
+            billing => billing,
         },
     )
     .await

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod custom_fields;
 pub mod directory;
 pub mod documents;
@@ -139,8 +140,22 @@ pub async fn render(
     section: &str,
     extra: minijinja::Value,
 ) -> Response {
-    let chrome = chrome(state, &ctx.tenant).await;
     let unread = unread_badge(ctx).await;
+    render_with_badge(state, ctx, template, status, section, extra, unread).await
+}
+
+/// [`render`] with the navigation's unread badge already known (the activity page has just
+/// counted and cleared it), saving a query.
+pub async fn render_with_badge(
+    state: &AppState,
+    ctx: &MemberCtx,
+    template: &str,
+    status: StatusCode,
+    section: &str,
+    extra: minijinja::Value,
+    unread: u64,
+) -> Response {
+    let chrome = chrome(state, &ctx.tenant).await;
     let base = minijinja::context! {
         unread => unread,
         firm => chrome,
