@@ -813,10 +813,14 @@ async fn silent_smtp() -> SilentSmtp {
     }
 }
 
-/// Pending emails whose lease has not expired: `id → claimed_until`.
-async fn held_claims(env: &ServerEnv) -> BTreeMap<Uuid, chrono::DateTime<chrono::Utc>> {
+/// Pending emails whose lease has not expired: `id → (claimed_by, claimed_until)`. A worker
+/// renews each email's lease right before sending it, so one batch (one `claimed_by`) holds
+/// the batch's lease on most emails and a later one on the email in hand.
+async fn held_claims(
+    env: &ServerEnv,
+) -> BTreeMap<Uuid, (Uuid, chrono::DateTime<chrono::Utc>)> {
     env.query(
-        "SELECT id, claimed_until FROM mail_outbox \
+        "SELECT id, claimed_by, claimed_until FROM mail_outbox \
          WHERE status = 'pending' AND claimed_until > now()",
         vec![],
     )
@@ -825,7 +829,10 @@ async fn held_claims(env: &ServerEnv) -> BTreeMap<Uuid, chrono::DateTime<chrono:
     .map(|r| {
         (
             r.try_get("", "id").unwrap(),
-            r.try_get("", "claimed_until").unwrap(),
+            (
+                r.try_get("", "claimed_by").unwrap(),
+                r.try_get("", "claimed_until").unwrap(),
+            ),
         )
     })
     .collect()
@@ -891,13 +898,14 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
         );
         previous = held;
     };
-    let leases: BTreeSet<_> = held.values().copied().collect();
+    let claims: BTreeSet<Uuid> = held.values().map(|(claim, _)| *claim).collect();
     assert_eq!(
-        leases.len(),
+        claims.len(),
         1,
-        "the claims left are one batch (A's): {leases:?}"
+        "the claims left are one batch (A's): {held:?}"
     );
-    let lease_until = *leases.first().unwrap();
+    // The earliest lease of the batch: A must be killed before any of its leases ran out.
+    let lease_until = held.values().map(|(_, until)| *until).min().unwrap();
 
     let status = a.kill().await;
     let killed_at_utc = chrono::Utc::now();
@@ -926,13 +934,14 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
         })
         .collect();
     let early: Vec<(&Uuid, &chrono::DateTime<chrono::Utc>)> = held
-        .keys()
-        .map(|id| (id, &sent_at[id]))
-        .filter(|(_, at)| **at < lease_until)
+        .iter()
+        .map(|(id, (_, until))| (id, until, &sent_at[id]))
+        .filter(|(_, until, at)| *at < *until)
+        .map(|(id, _, at)| (id, at))
         .collect();
     assert!(
         early.is_empty(),
-        "emails A held were sent before its lease expired at {lease_until}: {early:?}"
+        "emails A held were sent before their lease expired: {early:?} (leases {held:?})"
     );
     assert_eq!(
         logged_sends(&a),
