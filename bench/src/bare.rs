@@ -67,6 +67,8 @@ pub async fn connect(url: &str, pool: u32) -> anyhow::Result<DatabaseConnection>
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        // As Portico: a pooled connection is pinged only after 30 s idle.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     options.map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
         opts.journal_mode(SqliteJournalMode::Wal)

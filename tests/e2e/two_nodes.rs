@@ -816,9 +816,7 @@ async fn silent_smtp() -> SilentSmtp {
 /// Pending emails whose lease has not expired: `id → (claimed_by, claimed_until)`. A worker
 /// renews each email's lease right before sending it, so one batch (one `claimed_by`) holds
 /// the batch's lease on most emails and a later one on the email in hand.
-async fn held_claims(
-    env: &ServerEnv,
-) -> BTreeMap<Uuid, (Uuid, chrono::DateTime<chrono::Utc>)> {
+async fn held_claims(env: &ServerEnv) -> BTreeMap<Uuid, (Uuid, chrono::DateTime<chrono::Utc>)> {
     env.query(
         "SELECT id, claimed_by, claimed_until FROM mail_outbox \
          WHERE status = 'pending' AND claimed_until > now()",
