@@ -15,13 +15,13 @@
 use chrono::Utc;
 use portico_platform::ids::{InvoiceId, PaymentAttemptId, PaymentId, PaymentMethodId};
 use portico_platform::mail::{self, OutgoingEmail};
-use portico_platform::money::{Currency, Money};
+use portico_platform::money::Money;
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use rand::Rng;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter, SqlErr};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, SqlErr};
 use serde::Serialize;
 
-use crate::entity::{billing_customer, invoice, payment, payment_attempt};
+use crate::entity::{invoice, payment, payment_attempt};
 use crate::error::{BillingError, BillingResult};
 use crate::invoices::{self, InvoiceStatus};
 use crate::ledger::{self, ClientScope};
@@ -99,10 +99,6 @@ fn check_key(key: &str) -> BillingResult<()> {
     Ok(())
 }
 
-fn currency_of(code: &str) -> Currency {
-    Currency::parse(code).unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid code"))
-}
-
 async fn result_of(tx: &TenantTx, attempt: &payment_attempt::Model) -> BillingResult<PayResult> {
     let status = match attempt.status.as_str() {
         "succeeded" => PayStatus::Succeeded,
@@ -121,7 +117,7 @@ async fn result_of(tx: &TenantTx, attempt: &payment_attempt::Model) -> BillingRe
         status,
         attempt_id: PaymentAttemptId::from_uuid(attempt.id),
         invoice_id: InvoiceId::from_uuid(attempt.invoice_id),
-        amount: Money::new(attempt.amount, currency_of(&attempt.currency)),
+        amount: Money::new(attempt.amount, crate::stored_currency(&attempt.currency)),
         transaction_id: attempt
             .provider_payment_id
             .clone()
@@ -147,7 +143,7 @@ fn call_of(
         request: PayRequest {
             customer_id: customer,
             provider_method_id,
-            amount: Money::new(attempt.amount, currency_of(&attempt.currency)),
+            amount: Money::new(attempt.amount, crate::stored_currency(&attempt.currency)),
             // Derived from our row: every retry of this attempt sends the same key.
             idempotency_key: format!("portico-attempt-{}", attempt.id),
             description: format!("Invoice {number}"),
@@ -159,15 +155,11 @@ fn call_of(
 
 async fn customer_of(
     tx: &TenantTx,
-    attempt_contact: uuid::Uuid,
+    client: uuid::Uuid,
     provider: &str,
     account: &str,
 ) -> BillingResult<String> {
-    billing_customer::Entity::scoped(tx)
-        .filter(billing_customer::Column::ContactId.eq(attempt_contact))
-        .filter(billing_customer::Column::Provider.eq(provider))
-        .filter(billing_customer::Column::Account.eq(account))
-        .one(tx.conn())
+    methods::customer_row(tx, client, provider, account)
         .await?
         .map(|c| c.customer_id)
         .ok_or_else(|| {
@@ -179,10 +171,10 @@ async fn customer_of(
 /// transaction.
 pub async fn start(tx: &TenantTx, req: &PayNow) -> BillingResult<Started> {
     check_key(&req.idempotency_key)?;
-    // Visible to this client, or 404 like a missing one.
-    let visible = ledger::client_invoice_detail(tx, &req.scope, req.invoice).await?;
     // Serialises attempts on this invoice (PostgreSQL row lock; SQLite writes are exclusive).
     let row = invoices::row_for_update(tx, req.invoice).await?;
+    // Visible to this client, or 404 like a missing one.
+    let visible = ledger::client_view(tx, &req.scope, row.clone()).await?;
     let existing = payment_attempt::Entity::scoped(tx)
         .filter(payment_attempt::Column::ContactId.eq(req.scope.client.as_uuid()))
         .filter(payment_attempt::Column::IdempotencyKey.eq(req.idempotency_key.as_str()))
@@ -193,9 +185,7 @@ pub async fn start(tx: &TenantTx, req: &PayNow) -> BillingResult<Started> {
             && attempt.payment_method_id == req.method.as_uuid()
             && req.amount.is_none_or(|a| a == attempt.amount);
         if !same {
-            return Err(BillingError::Conflict(
-                "this Idempotency-Key was already used for a different payment".into(),
-            ));
+            return Err(BillingError::key_reused());
         }
         if attempt.status != "pending" {
             return Ok(Started::Done(result_of(tx, &attempt).await?));
@@ -233,14 +223,13 @@ pub async fn start(tx: &TenantTx, req: &PayNow) -> BillingResult<Started> {
         Some(a) => ledger::parse_amount(a)?,
         None => payable,
     };
-    let currency = currency_of(&row.currency);
     if amount > payable {
-        return Err(BillingError::Invalid(format!(
-            "amount: {} is more than the balance of invoice {} ({}); overpayment is not accepted",
-            crate::format_money(Money::new(amount, currency)),
-            row.number,
-            crate::format_money(Money::new(payable, currency)),
-        )));
+        return Err(ledger::overpayment(
+            amount,
+            &row.number,
+            payable,
+            crate::stored_currency(&row.currency),
+        ));
     }
     if amount <= 0 {
         return Err(BillingError::Conflict(format!(
@@ -357,19 +346,11 @@ pub async fn settle(
     outcome: Result<ProviderCharge, ProviderError>,
     firm_name: &str,
 ) -> BillingResult<Settled> {
-    let attempt = payment_attempt::Entity::scoped(tx)
-        .filter(payment_attempt::Column::Id.eq(attempt_id.as_uuid()))
-        .one(tx.conn())
-        .await?
-        .ok_or(BillingError::NotFound)?;
+    let invoice_id = attempt_row(tx, attempt_id).await?.invoice_id;
     // Lock the invoice first: a webhook and the paying request may settle at the same time.
-    let invoice_row =
-        invoices::row_for_update(tx, InvoiceId::from_uuid(attempt.invoice_id)).await?;
-    let attempt = payment_attempt::Entity::scoped(tx)
-        .filter(payment_attempt::Column::Id.eq(attempt_id.as_uuid()))
-        .one(tx.conn())
-        .await?
-        .ok_or(BillingError::NotFound)?;
+    let invoice_row = invoices::row_for_update(tx, InvoiceId::from_uuid(invoice_id)).await?;
+    // Read again under the lock, so an outcome the other one recorded meanwhile is seen.
+    let attempt = attempt_row(tx, attempt_id).await?;
     let settled = |result: PayResult, changed: bool| Settled {
         result,
         changed,
@@ -379,107 +360,89 @@ pub async fn settle(
     if attempt.status == "succeeded" {
         return Ok(settled(result_of(tx, &attempt).await?, false));
     }
-    let currency = currency_of(&attempt.currency);
-    match outcome {
+    let currency = crate::stored_currency(&attempt.currency);
+    let (result, changed) = match outcome {
         Ok(charge) if charge.status == ChargeStatus::Succeeded => {
             if charge.amount != attempt.amount || charge.currency != currency {
                 // Never trust a charge that does not match what we asked for.
                 tracing::error!(attempt = %attempt.id, provider_payment = %charge.provider_payment_id,
                     "provider charge does not match the attempt; left pending");
-                return Ok(settled(result_of(tx, &attempt).await?, false));
+                (result_of(tx, &attempt).await?, false)
+            } else {
+                let attempt =
+                    record_portal_payment(tx, &attempt, &invoice_row, &charge, firm_name).await?;
+                (result_of(tx, &attempt).await?, true)
             }
-            record_portal_payment(tx, &attempt, &invoice_row, &charge, firm_name).await?;
-            let attempt = reload(tx, attempt_id).await?;
-            Ok(settled(result_of(tx, &attempt).await?, true))
         }
         Ok(ProviderCharge {
             status: ChargeStatus::Failed { code, message },
             provider_payment_id,
             ..
-        }) => fail(
-            tx,
-            attempt,
-            &invoice_row,
-            Some(provider_payment_id),
-            code,
-            message,
-        )
-        .await
-        .map(|(r, changed)| settled(r, changed)),
+        }) => {
+            let transaction = Some(provider_payment_id);
+            fail(tx, attempt, &invoice_row, transaction, code, message).await?
+        }
         Err(ProviderError::Declined {
             code,
             message,
             payment_id,
-        }) => fail(tx, attempt, &invoice_row, payment_id, code, message)
-            .await
-            .map(|(r, changed)| settled(r, changed)),
-        Err(ProviderError::Invalid(message)) => fail(
-            tx,
-            attempt,
-            &invoice_row,
-            None,
-            "invalid_request".into(),
-            message,
-        )
-        .await
-        .map(|(r, changed)| settled(r, changed)),
-        Err(ProviderError::NotConfigured(message)) => {
-            fail(
-                tx,
-                attempt,
-                &invoice_row,
-                None,
-                "not_configured".into(),
-                message.clone(),
-            )
-            .await?;
-            Err(BillingError::Provider(ProviderError::NotConfigured(
-                message,
-            )))
+        }) => fail(tx, attempt, &invoice_row, payment_id, code, message).await?,
+        Err(ProviderError::Invalid(message)) => {
+            let code = "invalid_request".to_owned();
+            fail(tx, attempt, &invoice_row, None, code, message).await?
         }
-        Err(ProviderError::IdempotencyConflict) => Err(BillingError::Conflict(
-            "this Idempotency-Key was already used for a different payment".into(),
-        )),
+        Err(ProviderError::NotConfigured(message)) => {
+            let code = "not_configured".to_owned();
+            fail(tx, attempt, &invoice_row, None, code, message.clone()).await?;
+            return Err(BillingError::Provider(ProviderError::NotConfigured(
+                message,
+            )));
+        }
+        Err(ProviderError::IdempotencyConflict) => return Err(BillingError::key_reused()),
         // Pending, processing, network failure: the outcome is unknown; a retry with the same
         // key or the provider's webhook settles it.
         Ok(charge) => {
-            if attempt.provider_payment_id.is_none() {
-                let mut active: payment_attempt::ActiveModel = attempt.clone().into();
+            let attempt = if attempt.provider_payment_id.is_none() {
+                let mut active: payment_attempt::ActiveModel = attempt.into();
                 active.provider_payment_id = Set(Some(charge.provider_payment_id));
                 active.updated_at = Set(Utc::now());
-                active.update(tx.conn()).await?;
-            }
-            let attempt = reload(tx, attempt_id).await?;
-            Ok(settled(result_of(tx, &attempt).await?, false))
+                active.update(tx.conn()).await?
+            } else {
+                attempt
+            };
+            (result_of(tx, &attempt).await?, false)
         }
         Err(ProviderError::Unavailable(reason)) => {
             tracing::warn!(attempt = %attempt.id, %reason, "payment outcome unknown; left pending");
-            Ok(settled(result_of(tx, &attempt).await?, false))
+            (result_of(tx, &attempt).await?, false)
         }
         Err(ProviderError::NotFound) => {
             tracing::warn!(attempt = %attempt.id, "provider does not know the payment; left pending");
-            Ok(settled(result_of(tx, &attempt).await?, false))
+            (result_of(tx, &attempt).await?, false)
         }
-    }
+    };
+    Ok(settled(result, changed))
 }
 
-async fn reload(tx: &TenantTx, id: PaymentAttemptId) -> Result<payment_attempt::Model, DbErr> {
+async fn attempt_row(tx: &TenantTx, id: PaymentAttemptId) -> BillingResult<payment_attempt::Model> {
     payment_attempt::Entity::scoped(tx)
         .filter(payment_attempt::Column::Id.eq(id.as_uuid()))
         .one(tx.conn())
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("payment_attempt".into()))
+        .ok_or(BillingError::NotFound)
 }
 
+/// Records the payment, applies it to the invoice and queues the receipt; answers the attempt
+/// as updated.
 async fn record_portal_payment(
     tx: &TenantTx,
     attempt: &payment_attempt::Model,
     invoice_row: &invoice::Model,
     charge: &ProviderCharge,
     firm_name: &str,
-) -> BillingResult<()> {
+) -> BillingResult<payment_attempt::Model> {
     let now = Utc::now();
-    let currency = currency_of(&attempt.currency);
+    let currency = crate::stored_currency(&attempt.currency);
     let method_kind = methods_kind(tx, attempt.payment_method_id).await?;
     let id = PaymentId::new();
     let confirmation = confirmation_number();
@@ -520,7 +483,7 @@ async fn record_portal_payment(
     active.failure_code = Set(None);
     active.failure_message = Set(None);
     active.updated_at = Set(now);
-    active.update(tx.conn()).await?;
+    let updated_attempt = active.update(tx.conn()).await?;
     let balance = Money::new((updated.total - updated.amount_paid).max(0), currency);
     let amount = Money::new(attempt.amount, currency);
     mail::enqueue(
@@ -542,7 +505,7 @@ async fn record_portal_payment(
         },
     )
     .await?;
-    Ok(())
+    Ok(updated_attempt)
 }
 
 async fn methods_kind(tx: &TenantTx, id: uuid::Uuid) -> BillingResult<String> {
@@ -566,7 +529,7 @@ async fn fail(
         return Ok((result_of(tx, &attempt).await?, false));
     }
     let now = Utc::now();
-    let amount = Money::new(attempt.amount, currency_of(&attempt.currency));
+    let amount = Money::new(attempt.amount, crate::stored_currency(&attempt.currency));
     let transaction = provider_payment_id
         .clone()
         .unwrap_or_else(|| attempt.id.to_string());

@@ -24,6 +24,16 @@ pub enum BillingError {
     Db(#[from] DbErr),
 }
 
+impl BillingError {
+    /// A client's Idempotency-Key already names a payment with other parameters, whether we
+    /// or the provider noticed.
+    pub(crate) fn key_reused() -> Self {
+        BillingError::Conflict(
+            "this Idempotency-Key was already used for a different payment".into(),
+        )
+    }
+}
+
 impl From<EnqueueError> for BillingError {
     fn from(err: EnqueueError) -> Self {
         match err {
@@ -38,9 +48,7 @@ impl From<EnqueueError> for BillingError {
 impl From<ProviderError> for BillingError {
     fn from(err: ProviderError) -> Self {
         match err {
-            ProviderError::IdempotencyConflict => BillingError::Conflict(
-                "this Idempotency-Key was already used for a different payment".into(),
-            ),
+            ProviderError::IdempotencyConflict => BillingError::key_reused(),
             ProviderError::Invalid(message) => BillingError::Invalid(message),
             ProviderError::NotFound => BillingError::NotFound,
             other => BillingError::Provider(other),

@@ -99,8 +99,7 @@ pub struct NewInvoice {
 }
 
 fn of(row: invoice::Model, lines: Vec<Line>) -> Invoice {
-    let currency = Currency::parse(&row.currency)
-        .unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid currency code"));
+    let currency = crate::stored_currency(&row.currency);
     Invoice {
         id: InvoiceId::from_uuid(row.id),
         file_id: FileId::from_uuid(row.matter_id),
@@ -154,6 +153,13 @@ pub(crate) async fn with_lines(
         .collect())
 }
 
+/// One invoice with its lines.
+pub(crate) async fn one_with_lines(tx: &TenantTx, row: invoice::Model) -> BillingResult<Invoice> {
+    let mut invoices = with_lines(tx, vec![row]).await?;
+    // `with_lines` answers one invoice for each row it is given.
+    Ok(invoices.remove(0))
+}
+
 pub(crate) async fn row(tx: &TenantTx, id: InvoiceId) -> BillingResult<invoice::Model> {
     invoice::Entity::scoped(tx)
         .filter(invoice::Column::Id.eq(id.as_uuid()))
@@ -173,8 +179,7 @@ pub(crate) async fn row_for_update(tx: &TenantTx, id: InvoiceId) -> BillingResul
 }
 
 pub async fn get(tx: &TenantTx, id: InvoiceId) -> BillingResult<Invoice> {
-    let row = row(tx, id).await?;
-    Ok(with_lines(tx, vec![row]).await?.remove(0))
+    one_with_lines(tx, row(tx, id).await?).await
 }
 
 pub async fn for_file(tx: &TenantTx, file: FileId) -> BillingResult<Vec<Invoice>> {
@@ -277,7 +282,7 @@ pub async fn create_draft(tx: &TenantTx, new: NewInvoice) -> BillingResult<Invoi
     row.paid_at = Set(None);
     row.voided_at = Set(None);
     row.updated_at = Set(now);
-    row.insert(tx.conn()).await?;
+    let inserted = row.insert(tx.conn()).await?;
     for (position, line) in lines.iter().enumerate() {
         let mut l = invoice_line::ActiveModel::new_active(tx);
         l.id = Set(uuid::Uuid::now_v7());
@@ -287,7 +292,7 @@ pub async fn create_draft(tx: &TenantTx, new: NewInvoice) -> BillingResult<Invoi
         l.amount = Set(line.amount);
         l.insert(tx.conn()).await?;
     }
-    get(tx, id).await
+    Ok(of(inserted, lines))
 }
 
 /// Draft → finalized. Anything else is a conflict with the reason.
@@ -304,8 +309,7 @@ pub async fn finalize(tx: &TenantTx, id: InvoiceId) -> BillingResult<Invoice> {
     active.status = Set(InvoiceStatus::Finalized.as_str().to_owned());
     active.finalized_at = Set(Some(now));
     active.updated_at = Set(now);
-    active.update(tx.conn()).await?;
-    get(tx, id).await
+    one_with_lines(tx, active.update(tx.conn()).await?).await
 }
 
 /// Finalized and unpaid → void (it stays visible, marked void, if it was shared).
@@ -329,8 +333,7 @@ pub async fn void(tx: &TenantTx, id: InvoiceId) -> BillingResult<Invoice> {
     active.status = Set(InvoiceStatus::Void.as_str().to_owned());
     active.voided_at = Set(Some(now));
     active.updated_at = Set(now);
-    active.update(tx.conn()).await?;
-    get(tx, id).await
+    one_with_lines(tx, active.update(tx.conn()).await?).await
 }
 
 /// What can be shown in the Portal.
@@ -421,11 +424,7 @@ pub async fn set_shared(
     }
     for row in payment_rows {
         let changed = row.shared != shared;
-        let money = Money::new(
-            row.amount,
-            Currency::parse(&row.currency)
-                .unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid code")),
-        );
+        let money = Money::new(row.amount, crate::stored_currency(&row.currency));
         changes.push(SharingChange {
             kind: BillKind::Payment,
             id: row.id,

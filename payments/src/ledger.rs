@@ -7,8 +7,6 @@
 //! its Due amount count only the payments shown in the Portal, so a payment the firm has not
 //! shared does not appear to the client, even indirectly.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use portico_platform::ids::{ContactId, FileId, InvoiceId, MemberId, PaymentId};
 use portico_platform::money::{Currency, Money};
@@ -47,11 +45,7 @@ pub(crate) fn payment_of(row: payment::Model) -> Payment {
         file_id: FileId::from_uuid(row.matter_id),
         invoice_id: row.invoice_id.map(InvoiceId::from_uuid),
         client_contact_id: ContactId::from_uuid(row.client_contact_id),
-        amount: Money::new(
-            row.amount,
-            Currency::parse(&row.currency)
-                .unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid code")),
-        ),
+        amount: Money::new(row.amount, crate::stored_currency(&row.currency)),
         method: row.method,
         source: row.source,
         reference: row.reference,
@@ -108,16 +102,28 @@ pub(crate) fn check_applicable(row: &invoice::Model, amount: i64) -> BillingResu
     }
     let balance = row.total - row.amount_paid;
     if amount > balance {
-        let currency = Currency::parse(&row.currency)
-            .unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid code"));
-        return Err(BillingError::Invalid(format!(
-            "amount: {} is more than the balance of invoice {} ({}); overpayment is not accepted",
-            crate::format_money(Money::new(amount, currency)),
-            row.number,
-            crate::format_money(Money::new(balance, currency)),
-        )));
+        return Err(overpayment(
+            amount,
+            &row.number,
+            balance,
+            crate::stored_currency(&row.currency),
+        ));
     }
     Ok(())
+}
+
+/// The refusal of an amount above what is left to pay on an invoice.
+pub(crate) fn overpayment(
+    amount: i64,
+    number: &str,
+    balance: i64,
+    currency: Currency,
+) -> BillingError {
+    BillingError::Invalid(format!(
+        "amount: {} is more than the balance of invoice {number} ({}); overpayment is not accepted",
+        crate::format_money(Money::new(amount, currency)),
+        crate::format_money(Money::new(balance, currency)),
+    ))
 }
 
 /// Raises the invoice's paid amount; paid when the balance reaches zero.
@@ -491,17 +497,25 @@ pub async fn client_invoice_detail(
     scope: &ClientScope,
     id: InvoiceId,
 ) -> BillingResult<ClientInvoice> {
-    let row = invoices::row(tx, id).await?;
-    let files: BTreeSet<uuid::Uuid> = scope.files.iter().map(|f| f.as_uuid()).collect();
+    client_view(tx, scope, invoices::row(tx, id).await?).await
+}
+
+/// An invoice row as its client sees it (for a caller that already holds the row), or
+/// `NotFound` as in [`client_invoice_detail`].
+pub(crate) async fn client_view(
+    tx: &TenantTx,
+    scope: &ClientScope,
+    row: invoice::Model,
+) -> BillingResult<ClientInvoice> {
     if row.client_contact_id != scope.client.as_uuid()
-        || !files.contains(&row.matter_id)
+        || !scope.files.iter().any(|f| f.as_uuid() == row.matter_id)
         || !row.shared
         || InvoiceStatus::parse(&row.status) == InvoiceStatus::Draft
     {
         return Err(BillingError::NotFound);
     }
     let payments = visible_payments(tx, scope).await?;
-    let invoice = invoices::with_lines(tx, vec![row]).await?.remove(0);
+    let invoice = invoices::one_with_lines(tx, row).await?;
     Ok(client_invoice(invoice, &payments))
 }
 

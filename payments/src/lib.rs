@@ -18,11 +18,24 @@ pub mod signature;
 pub mod stripe;
 pub mod webhooks;
 
-use portico_platform::money::Money;
+use portico_platform::money::{Currency, Money};
 
 pub use error::{BillingError, BillingResult};
 pub use provider::{PaymentProvider, ProviderError, ProviderKind};
 pub use registry::Providers;
+
+/// The currency of a code read back from our own rows (or the mock provider's store). Only
+/// codes that parsed are ever written there, so the USD fallback is not reached in practice; it
+/// keeps one damaged row from failing a whole page.
+pub(crate) fn stored_currency(code: &str) -> Currency {
+    Currency::parse(code).unwrap_or_else(|_| usd())
+}
+
+/// The currency of a firm that never chose one.
+pub(crate) fn usd() -> Currency {
+    // A fixed, valid code: `parse` cannot refuse it.
+    Currency::parse("USD").expect("USD is a valid currency code")
+}
 
 /// `$1,234.56`-style text for emails and messages (two minor digits; the symbol for the common
 /// currencies, the ISO code otherwise).

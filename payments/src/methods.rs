@@ -12,7 +12,7 @@ use portico_platform::ids::{ContactId, PaymentMethodId};
 use portico_platform::{TenantActiveModel, TenantDb, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde::Serialize;
 
@@ -109,13 +109,38 @@ pub(crate) async fn method_row(
     client: ContactId,
     id: PaymentMethodId,
 ) -> BillingResult<payment_method::Model> {
+    Ok(usable_method(tx, client, id).await?.1)
+}
+
+/// [`method_row`] with the firm's settings it was checked against.
+async fn usable_method(
+    tx: &TenantTx,
+    client: ContactId,
+    id: PaymentMethodId,
+) -> BillingResult<(BillingSettings, payment_method::Model)> {
     let settings = settings::get(tx).await?;
     let account = settings::account(tx, &settings).map_err(|_| BillingError::NotFound)?;
-    active_methods(tx, client, &settings, &account)
+    let row = active_methods(tx, client, &settings, &account)
         .filter(payment_method::Column::Id.eq(id.as_uuid()))
         .one(tx.conn())
         .await?
-        .ok_or(BillingError::NotFound)
+        .ok_or(BillingError::NotFound)?;
+    Ok((settings, row))
+}
+
+/// The client's customer object at `provider` and `account`, if one was created.
+pub(crate) async fn customer_row(
+    tx: &TenantTx,
+    client: uuid::Uuid,
+    provider: &str,
+    account: &str,
+) -> Result<Option<billing_customer::Model>, DbErr> {
+    billing_customer::Entity::scoped(tx)
+        .filter(billing_customer::Column::ContactId.eq(client))
+        .filter(billing_customer::Column::Provider.eq(provider))
+        .filter(billing_customer::Column::Account.eq(account))
+        .one(tx.conn())
+        .await
 }
 
 /// The client's customer id at the firm's provider, created on first use.
@@ -127,12 +152,13 @@ pub(crate) async fn customer_id(
     let tx = db.write().await?;
     let settings = settings::get(&tx).await?;
     let account = settings::ensure_account_registered(&tx, &settings).await?;
-    let existing = billing_customer::Entity::scoped(&tx)
-        .filter(billing_customer::Column::ContactId.eq(payer.client.as_uuid()))
-        .filter(billing_customer::Column::Provider.eq(settings.provider.as_str()))
-        .filter(billing_customer::Column::Account.eq(account.as_str()))
-        .one(tx.conn())
-        .await?;
+    let existing = customer_row(
+        &tx,
+        payer.client.as_uuid(),
+        settings.provider.as_str(),
+        account.as_str(),
+    )
+    .await?;
     tx.commit().await?;
     if let Some(existing) = existing {
         return Ok((settings, account, existing.customer_id));
@@ -414,8 +440,7 @@ pub async fn update(
     change: &DetailsChange,
 ) -> BillingResult<SavedMethod> {
     let tx = db.read().await?;
-    let row = method_row(&tx, client, id).await?;
-    let settings = settings::get(&tx).await?;
+    let (settings, row) = usable_method(&tx, client, id).await?;
     tx.commit().await?;
     let kind = MethodKind::parse(&row.kind).unwrap_or(MethodKind::Card);
     let update = check_change(kind, change, &row)?;
@@ -477,8 +502,7 @@ pub async fn remove(
     id: PaymentMethodId,
 ) -> BillingResult<()> {
     let tx = db.read().await?;
-    let row = method_row(&tx, client, id).await?;
-    let settings = settings::get(&tx).await?;
+    let (settings, row) = usable_method(&tx, client, id).await?;
     tx.commit().await?;
     providers
         .get(settings.provider)

@@ -13,7 +13,6 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use portico_platform::money::Currency;
 use portico_platform::{Database, RegistryTx};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
@@ -258,6 +257,32 @@ fn error_from_json(value: &Value) -> ProviderError {
     }
 }
 
+/// The first answer given under an idempotency key, if the key was used.
+async fn stored_answer(
+    conn: &impl ConnectionTrait,
+    account: &ProviderAccount,
+    key: &str,
+) -> Result<Option<idem::Model>, ProviderError> {
+    // The mock's store is the provider's side of the wire: not tenant-owned.
+    #[allow(clippy::disallowed_methods)]
+    idem::Entity::find_by_id((account.as_str().to_owned(), key.to_owned()))
+        .one(conn)
+        .await
+        .map_err(db_error)
+}
+
+fn replay(answer: idem::Model) -> Result<String, ProviderError> {
+    match (answer.error, answer.object_id) {
+        (Some(error), _) => Err(error_from_json(&error)),
+        (None, Some(id)) => Ok(id),
+        (None, None) => Err(in_progress()),
+    }
+}
+
+fn in_progress() -> ProviderError {
+    ProviderError::Unavailable("request in progress".into())
+}
+
 fn db_error(err: DbErr) -> ProviderError {
     ProviderError::Unavailable(format!("mock provider storage: {err}"))
 }
@@ -345,23 +370,14 @@ impl MockProvider {
         }
         let print = fingerprint(operation, params);
         let tx = self.db.registry_write().await.map_err(db_error)?;
-        #[allow(clippy::disallowed_methods)]
-        let previous = idem::Entity::find_by_id((account.as_str().to_owned(), key.to_owned()))
-            .one(tx.registry_conn())
-            .await
-            .map_err(db_error)?;
-        let Some(previous) = previous else {
+        let Some(previous) = stored_answer(tx.registry_conn(), account, key).await? else {
             return Ok(Claim::Fresh(tx, print));
         };
         drop(tx);
         if previous.fingerprint != print {
             return Err(ProviderError::IdempotencyConflict);
         }
-        Ok(Claim::Replay(match (previous.error, previous.object_id) {
-            (Some(error), _) => Err(error_from_json(&error)),
-            (None, Some(id)) => Ok(id),
-            (None, None) => Err(ProviderError::Unavailable("request in progress".into())),
-        }))
+        Ok(Claim::Replay(replay(previous)))
     }
 
     /// Remembers the operation's answer under the key and commits; when a concurrent request
@@ -399,20 +415,9 @@ impl MockProvider {
             }
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 drop(tx);
-                #[allow(clippy::disallowed_methods)]
-                let winner =
-                    idem::Entity::find_by_id((account.as_str().to_owned(), key.to_owned()))
-                        .one(self.db.unscoped_registry())
-                        .await
-                        .map_err(db_error)?;
-                match winner {
-                    Some(w) if w.error.is_some() => {
-                        Err(error_from_json(w.error.as_ref().unwrap_or(&Value::Null)))
-                    }
-                    Some(w) => w
-                        .object_id
-                        .ok_or_else(|| ProviderError::Unavailable("request in progress".into())),
-                    None => Err(ProviderError::Unavailable("request in progress".into())),
+                match stored_answer(self.db.unscoped_registry(), account, key).await? {
+                    Some(winner) => replay(winner),
+                    None => Err(in_progress()),
                 }
             }
             Err(e) => Err(db_error(e)),
@@ -452,8 +457,7 @@ impl MockProvider {
             provider_payment_id: id.to_owned(),
             status,
             amount: data["amount"].as_i64().unwrap_or(0),
-            currency: Currency::parse(data["currency"].as_str().unwrap_or("USD"))
-                .unwrap_or_else(|_| Currency::parse("USD").expect("USD is a valid code")),
+            currency: crate::stored_currency(data["currency"].as_str().unwrap_or_default()),
             attempt_reference: data["metadata"]["portico_attempt_id"]
                 .as_str()
                 .map(str::to_owned),
@@ -843,21 +847,8 @@ impl PaymentProvider for MockProvider {
     }
 }
 
-/// The fields of a Stripe-shaped event that we act on.
-pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent, WebhookError> {
-    let value: Value = serde_json::from_slice(payload).map_err(|_| WebhookError::BadPayload)?;
-    let id = value["id"].as_str().ok_or(WebhookError::BadPayload)?;
-    let event_type = value["type"].as_str().ok_or(WebhookError::BadPayload)?;
-    if id.is_empty() || id.len() > 255 || event_type.len() > 255 {
-        return Err(WebhookError::BadPayload);
-    }
-    Ok(WebhookEvent {
-        id: id.to_owned(),
-        event_type: event_type.to_owned(),
-        account: value["account"].as_str().map(str::to_owned),
-        object_id: value["data"]["object"]["id"].as_str().map(str::to_owned),
-    })
-}
+/// The mock's events have Stripe's shape, so Stripe's parser reads them.
+pub use crate::stripe::wire::webhook_event as parse_event;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //!
 //! A provider is stateless translation: our types in, provider calls out, provider answers
 //! translated back. It never touches our database and never decides a status transition;
-//! `crate::service` does. Every mutating call carries an idempotency key derived from one of
+//! `crate::checkout`, `crate::methods` and `crate::webhooks` do. Every mutating call carries an idempotency key derived from one of
 //! our rows, so a retried call can never charge twice.
 
 use async_trait::async_trait;

@@ -29,7 +29,7 @@ impl BillingSettings {
     fn defaults() -> Self {
         Self {
             provider: ProviderKind::Mock,
-            currency: Currency::parse("USD").expect("USD is a valid currency code"),
+            currency: crate::usd(),
             stripe_account_id: None,
         }
     }
@@ -184,14 +184,12 @@ pub async fn update(
             .exec(tx.conn())
             .await?;
     }
-    if provider == ProviderKind::Mock {
-        register_account(
-            tx,
-            ProviderKind::Mock,
-            &ProviderAccount(mock::account_for_tenant(tx.tenant_id().as_uuid())),
-        )
-        .await?;
-    }
+    let after = BillingSettings {
+        provider,
+        currency,
+        stripe_account_id,
+    };
+    ensure_account_registered(tx, &after).await?;
     billing_settings::Entity::scoped_update(tx)
         .col_expr(
             billing_settings::Column::Provider,
@@ -203,12 +201,11 @@ pub async fn update(
         )
         .col_expr(
             billing_settings::Column::StripeAccountId,
-            Expr::value(stripe_account_id.clone()),
+            Expr::value(after.stripe_account_id.clone()),
         )
         .col_expr(billing_settings::Column::UpdatedAt, Expr::value(Utc::now()))
         .exec(tx.conn())
         .await?;
-    let after = get(tx).await?;
     Ok((before, after))
 }
 
