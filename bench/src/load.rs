@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -135,16 +136,42 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>
 pub async fn once(addr: SocketAddr, target: &Target) -> anyhow::Result<(u16, Bytes)> {
     let mut sender = connect(addr).await?;
     sender.ready().await?;
-    let response = sender.send_request(target.request()).await?;
+    send(&mut sender, target).await
+}
+
+/// One request on an open connection: `(status, body)`, the body read to the end.
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    target: &Target,
+) -> anyhow::Result<(u16, Bytes)> {
+    let response = sender
+        .send_request(target.request())
+        .await
+        .with_context(|| format!("{} {}{}", target.method, target.host, target.path))?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, body))
 }
 
+/// Waits until `sender` can take a request; the server may close a keep-alive connection after
+/// any answer, and then a new one is opened.
+async fn ready(addr: SocketAddr, sender: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> {
+    if sender.ready().await.is_err() {
+        *sender = connect(addr).await?;
+        sender.ready().await?;
+    }
+    Ok(())
+}
+
 /// Runs `plan` against `addr`; connection `c` sends targets `c, c + conns, c + 2·conns, …` (mod
 /// the number of targets), so a long target list is spread over all connections. Fails on any
 /// answer whose status is not the target's `expect`.
-pub async fn run(addr: SocketAddr, targets: Arc<Vec<Target>>, plan: Plan) -> anyhow::Result<Stats> {
+pub async fn run(
+    addr: SocketAddr,
+    targets: impl Into<Arc<Vec<Target>>>,
+    plan: Plan,
+) -> anyhow::Result<Stats> {
+    let targets = targets.into();
     if targets.is_empty() {
         bail!("no targets");
     }
@@ -197,18 +224,9 @@ async fn connection(
     while Instant::now() < window_end {
         let target = &targets[i % targets.len()];
         i += conns;
-        if sender.ready().await.is_err() {
-            // The server closed the connection (it may, after any answer): reconnect.
-            sender = connect(addr).await?;
-            sender.ready().await?;
-        }
+        ready(addr, &mut sender).await?;
         let sent = Instant::now();
-        let response = sender
-            .send_request(target.request())
-            .await
-            .with_context(|| format!("{} {}{}", target.method, target.host, target.path))?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await?.to_bytes();
+        let (status, body) = send(&mut sender, target).await?;
         let done = Instant::now();
         if status != target.expect {
             let snippet = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
@@ -227,4 +245,38 @@ async fn connection(
         }
     }
     Ok(micros)
+}
+
+/// Sends each target exactly once over `conns` connections; returns how long that took. Fails
+/// on any answer whose status is not the target's `expect`.
+pub async fn sweep(
+    addr: SocketAddr,
+    targets: Vec<Target>,
+    conns: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let targets = Arc::new(targets);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conns {
+        let targets = targets.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut sender = connect(addr).await?;
+            loop {
+                let Some(target) = targets.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                ready(addr, &mut sender).await?;
+                let (status, _) = send(&mut sender, target).await?;
+                if status != target.expect {
+                    bail!("{}{}: {status}", target.host, target.path);
+                }
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    Ok(started.elapsed())
 }

@@ -193,15 +193,9 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
                 for (b, bin) in bins.iter().enumerate() {
                     env.bin = bin.clone();
                     let server = env.start().await?;
-                    let text = load::run(
-                        ctx.bare.addr,
-                        Arc::new(vec![Target::get("localhost", "/text")]),
-                        params.plan(conns),
-                    )
-                    .await?;
-                    rps[b][0].push(text.rps);
+                    rps[b][0].push(ctx.bare(BARE_TEXT, params.plan(conns)).await?.rps);
                     for (r, (route, target, _)) in routes.iter().enumerate() {
-                        let s = load::run(ctx.addr, Arc::new(vec![target.clone()]), params.plan(conns))
+                        let s = load::run(ctx.addr, vec![target.clone()], params.plan(conns))
                             .await
                             .with_context(|| route.to_string())?;
                         println!("  round {round} {} {route}: {:.0}/s", ["A", "B"][b], s.rps);
@@ -321,6 +315,11 @@ fn fsync_latency(dir: &Path) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// The bare baselines: the framework's ceiling and the database's (one indexed row: the benchmark
+/// firm's host resolution).
+const BARE_TEXT: &str = "/text";
+const BARE_QUERY: &str = "/query?slug=bench";
+
 /// The benchmark firm and the handles every scenario needs.
 struct Ctx {
     api: Api,
@@ -338,6 +337,11 @@ struct Ctx {
 impl Ctx {
     fn name(&self) -> &'static str {
         self.backend.name()
+    }
+
+    /// A bare baseline ([`BARE_TEXT`] or [`BARE_QUERY`]).
+    async fn bare(&self, path: &str, plan: Plan) -> anyhow::Result<Stats> {
+        load::run(self.bare.addr, vec![Target::get("localhost", path)], plan).await
     }
 
     fn client(&self, path: &str) -> Target {
@@ -444,7 +448,7 @@ async fn full(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::Re
         storm(&ctx, params, report).await?;
     }
     if on("transfer") {
-        transfer(&ctx, &server, params, report, Path::new(&env.dir)).await?;
+        transfer(&ctx, &server, params, report, &env.dir).await?;
     }
     let firms = on("firms") && params.firms > 0;
     if firms {
@@ -476,18 +480,8 @@ async fn check(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::R
     let name = ctx.name();
     report.heading(&format!("## {name}"));
     let conns = params.top();
-    let text = load::run(
-        ctx.bare.addr,
-        Arc::new(vec![Target::get("localhost", "/text")]),
-        params.plan(conns),
-    )
-    .await?;
-    let query = load::run(
-        ctx.bare.addr,
-        Arc::new(vec![Target::get("localhost", "/query?slug=bench")]),
-        params.plan(conns),
-    )
-    .await?;
+    let text = ctx.bare(BARE_TEXT, params.plan(conns)).await?;
+    let query = ctx.bare(BARE_QUERY, params.plan(conns)).await?;
     let floor = check_floor(&params.profile);
     let mut rows = vec![
         vec![
@@ -507,7 +501,7 @@ async fn check(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::R
         if !json {
             continue;
         }
-        let stats = load::run(ctx.addr, Arc::new(vec![target]), params.plan(conns)).await?;
+        let stats = load::run(ctx.addr, vec![target], params.plan(conns)).await?;
         let ratio = stats.rps / text.rps;
         rows.push(vec![
             route.to_owned(),
@@ -534,26 +528,14 @@ async fn check(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::R
         &["route", "req/s (p50 / p99 ms)", "÷ /text", "÷ /query"],
         &rows,
     );
-    let t = transfer(&ctx, &server, params, report, Path::new(&env.dir)).await?;
-    report.judge(
-        name,
-        "50 MB upload: peak memory growth < 64 MB",
-        mib(t.upload_peak_kib),
-        t.upload_peak_kib < 64.0 * 1000.0 * 1000.0 / 1024.0,
-    );
-    report.judge(
-        name,
-        "50 MB download: peak memory growth < 64 MB",
-        mib(t.download_peak_kib),
-        t.download_peak_kib < 64.0 * 1000.0 * 1000.0 / 1024.0,
-    );
+    let t = transfer(&ctx, &server, params, report, &env.dir).await?;
+    t.judge_peaks(report, name, 64);
     server.stop().await?;
-    let mut worst = Duration::ZERO;
-    for _ in 0..params.restarts {
-        let server = env.start().await?;
-        worst = worst.max(server.ready_after);
-        server.stop().await?;
-    }
+    let worst = restarts(env, params.restarts)
+        .await?
+        .into_iter()
+        .max()
+        .unwrap_or_default();
     report.line(format!(
         "\nStart-up to ready (existing database, worst of {}): {:.0} ms",
         params.restarts,
@@ -574,22 +556,8 @@ async fn throughput(ctx: &Ctx, params: &Params, report: &mut Report) -> anyhow::
     let mut text = Vec::new();
     let mut query = Vec::new();
     for &conns in &params.conns {
-        text.push(
-            load::run(
-                ctx.bare.addr,
-                Arc::new(vec![Target::get("localhost", "/text")]),
-                params.plan(conns),
-            )
-            .await?,
-        );
-        query.push(
-            load::run(
-                ctx.bare.addr,
-                Arc::new(vec![Target::get("localhost", "/query?slug=bench")]),
-                params.plan(conns),
-            )
-            .await?,
-        );
+        text.push(ctx.bare(BARE_TEXT, params.plan(conns)).await?);
+        query.push(ctx.bare(BARE_QUERY, params.plan(conns)).await?);
         println!(
             "  bare at {conns}: /text {:.0}/s, /query {:.0}/s",
             text.last().map(|s| s.rps).unwrap_or(0.0),
@@ -623,7 +591,7 @@ async fn throughput(ctx: &Ctx, params: &Params, report: &mut Report) -> anyhow::
     for (route, target, is_json) in ctx.read_routes() {
         let mut stats = Vec::new();
         for &conns in &params.conns {
-            let s = load::run(ctx.addr, Arc::new(vec![target.clone()]), params.plan(conns))
+            let s = load::run(ctx.addr, vec![target.clone()], params.plan(conns))
                 .await
                 .with_context(|| route.to_owned())?;
             println!(
@@ -691,7 +659,6 @@ async fn storm(ctx: &Ctx, params: &Params, report: &mut Report) -> anyhow::Resul
             )
         })
         .collect();
-    let logins = Arc::new(logins);
     // Logins take long under a storm: a longer window, so enough of them complete inside it.
     let plan = |conns| Plan {
         conns,
@@ -766,6 +733,24 @@ struct Transfer {
     peak_method: String,
 }
 
+impl Transfer {
+    /// Peak memory growth of the upload and of the download below `mb` MB (10^6 bytes).
+    fn judge_peaks(&self, report: &mut Report, backend: &str, mb: u32) {
+        let limit = f64::from(mb) * 1000.0 * 1000.0 / 1024.0;
+        for (what, kib) in [
+            ("upload", self.upload_peak_kib),
+            ("download", self.download_peak_kib),
+        ] {
+            report.judge(
+                backend,
+                &format!("50 MB {what}: peak memory growth < {mb} MB"),
+                mib(kib),
+                kib < limit,
+            );
+        }
+    }
+}
+
 /// Polls the server's `VmRSS` every millisecond until told to stop; returns the highest.
 fn sample_rss(pid: u32) -> (Arc<AtomicU64>, tokio::task::JoinHandle<u64>) {
     let stop = Arc::new(AtomicU64::new(0));
@@ -781,9 +766,17 @@ fn sample_rss(pid: u32) -> (Arc<AtomicU64>, tokio::task::JoinHandle<u64>) {
     (stop, handle)
 }
 
+/// What `work` cost the server: peak memory growth in KiB, and how long it took.
+struct Growth {
+    peak_kib: f64,
+    elapsed: Duration,
+    /// Whether `VmHWM` could be reset, so that it counted next to the polled `VmRSS`.
+    hwm: bool,
+}
+
 /// Peak memory growth of `server` while `work` runs: the highest of `VmHWM` (reset before,
 /// where the kernel allows it) and `VmRSS` polled every millisecond, minus `VmRSS` before.
-async fn peak_growth<F, T>(server: &Server, work: F) -> anyhow::Result<(T, f64, Duration)>
+async fn peak_growth<F, T>(server: &Server, work: F) -> anyhow::Result<(T, Growth)>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
@@ -801,7 +794,12 @@ where
         0
     };
     let peak = polled.max(hwm);
-    Ok((out?, peak.saturating_sub(before) as f64, elapsed))
+    let growth = Growth {
+        peak_kib: peak.saturating_sub(before) as f64,
+        elapsed,
+        hwm: reset,
+    };
+    Ok((out?, growth))
 }
 
 fn file_stream(path: std::path::PathBuf) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
@@ -897,7 +895,7 @@ async fn transfer(
         let doc: serde_json::Value = serde_json::from_str(&text)?;
         seed::str_field(&doc, "id")
     };
-    let (doc, upload_peak, upload_time) = peak_growth(server, upload).await?;
+    let (doc, up) = peak_growth(server, upload).await?;
     let download = async {
         let response = ctx
             .api
@@ -922,17 +920,17 @@ async fn transfer(
         }
         Ok(())
     };
-    let ((), download_peak, download_time) = peak_growth(server, download).await?;
+    let ((), down) = peak_growth(server, download).await?;
     let _ = std::fs::remove_file(&src);
     let t = Transfer {
         bytes,
         copy_mbps: copy,
         durable_copy_mbps: durable_copy,
-        upload_mbps: bytes as f64 / 1e6 / upload_time.as_secs_f64(),
-        download_mbps: bytes as f64 / 1e6 / download_time.as_secs_f64(),
-        upload_peak_kib: upload_peak,
-        download_peak_kib: download_peak,
-        peak_method: if server.reset_peak() {
+        upload_mbps: bytes as f64 / 1e6 / up.elapsed.as_secs_f64(),
+        download_mbps: bytes as f64 / 1e6 / down.elapsed.as_secs_f64(),
+        upload_peak_kib: up.peak_kib,
+        download_peak_kib: down.peak_kib,
+        peak_method: if up.hwm && down.hwm {
             "VmHWM reset through clear_refs, and VmRSS polled every ms".into()
         } else {
             "VmRSS polled every ms".into()
@@ -989,19 +987,7 @@ async fn transfer(
         ],
     );
     if params.firms > 0 || params.conns.len() > 1 {
-        let limit = 32.0 * 1000.0 * 1000.0 / 1024.0;
-        report.judge(
-            name,
-            "50 MB upload: peak memory growth < 32 MB",
-            mib(t.upload_peak_kib),
-            t.upload_peak_kib < limit,
-        );
-        report.judge(
-            name,
-            "50 MB download: peak memory growth < 32 MB",
-            mib(t.download_peak_kib),
-            t.download_peak_kib < limit,
-        );
+        t.judge_peaks(report, name, 32);
         report.judge(
             name,
             "upload ≥ 50% of a durable file copy",
@@ -1035,30 +1021,34 @@ struct OneFirm {
     not_found_firm: Stats,
 }
 
-fn not_found_path() -> &'static str {
-    "/bench-no-such-page"
+/// A path no route answers: the 404 page, on any host.
+const NOT_FOUND: &str = "/bench-no-such-page";
+
+/// The host slug of the `i`-th firm onboarded for the many-firms figures.
+fn firm_slug(i: usize) -> String {
+    format!("f{i:05}")
 }
 
 async fn one_firm(ctx: &Ctx, params: &Params, report: &mut Report) -> anyhow::Result<OneFirm> {
     let name = ctx.name();
     let top = params.top();
     let operator_host = format!("localhost:{}", ctx.api.port);
-    let op404 = Target::get(&operator_host, not_found_path()).expect(404);
-    let firm404 = Target::get(&ctx.host, not_found_path()).expect(404);
-    let op1 = load::run(ctx.addr, Arc::new(vec![op404.clone()]), params.plan(1)).await?;
-    let firm1 = load::run(ctx.addr, Arc::new(vec![firm404.clone()]), params.plan(1)).await?;
-    let op_top = load::run(ctx.addr, Arc::new(vec![op404]), params.plan(top)).await?;
-    let firm_top = load::run(ctx.addr, Arc::new(vec![firm404]), params.plan(top)).await?;
+    let op404 = Target::get(&operator_host, NOT_FOUND).expect(404);
+    let firm404 = Target::get(&ctx.host, NOT_FOUND).expect(404);
+    let op1 = load::run(ctx.addr, vec![op404.clone()], params.plan(1)).await?;
+    let firm1 = load::run(ctx.addr, vec![firm404.clone()], params.plan(1)).await?;
+    let op_top = load::run(ctx.addr, vec![op404], params.plan(top)).await?;
+    let firm_top = load::run(ctx.addr, vec![firm404], params.plan(top)).await?;
     let login_page = load::run(
         ctx.addr,
-        Arc::new(vec![Target::get(&ctx.host, "/")]),
+        vec![Target::get(&ctx.host, "/")],
         params.plan(top),
     )
     .await?;
     // The same signed-in clients the many-firms figure uses (each firm's own client, one file
     // each), before the firms are onboarded: the comparison changes nothing but the number of
     // firms.
-    let files = load::run(ctx.addr, Arc::new(spread_files(ctx)), params.plan(top)).await?;
+    let files = load::run(ctx.addr, spread_files(ctx), params.plan(top)).await?;
     let cost_us = (firm1.p50_ms - op1.p50_ms) * 1000.0;
     report.heading("### Host resolution (one firm)");
     report.line(format!(
@@ -1098,7 +1088,7 @@ async fn many_firms(
     let n = params.firms;
     let mails_before = ctx.api.mail_count();
     let started = Instant::now();
-    let slugs: Vec<String> = (0..n).map(|i| format!("f{i:05}")).collect();
+    let slugs: Vec<String> = (0..n).map(firm_slug).collect();
     futures::stream::iter(slugs.clone())
         .map(|slug| {
             let api = ctx.api.clone();
@@ -1123,7 +1113,7 @@ async fn many_firms(
     let login_pages: Vec<Target> = hosts.iter().map(|h| Target::get(h, "/")).collect();
     let not_found: Vec<Target> = hosts
         .iter()
-        .map(|h| Target::get(h, not_found_path()).expect(404))
+        .map(|h| Target::get(h, NOT_FOUND).expect(404))
         .collect();
     let files = spread_files(ctx);
     // First touch of each firm: nothing cached yet. At 1 connection, the same 404 on firm hosts
@@ -1131,14 +1121,14 @@ async fn many_firms(
     // resolution. Then the sign-in page once on every firm's host (a cold pass: host and
     // options are read from the database for each firm).
     let probe = n.min(1000);
-    let cold_404 = sweep(ctx.addr, not_found[..probe].to_vec(), 1).await?;
-    let warm_404 = sweep(ctx.addr, not_found[..probe].to_vec(), 1).await?;
+    let cold_404 = load::sweep(ctx.addr, not_found[..probe].to_vec(), 1).await?;
+    let warm_404 = load::sweep(ctx.addr, not_found[..probe].to_vec(), 1).await?;
     let uncached_us = (cold_404.as_secs_f64() - warm_404.as_secs_f64()) * 1e6 / probe as f64;
-    let cold_pass = sweep(ctx.addr, login_pages.clone(), top).await?;
+    let cold_pass = load::sweep(ctx.addr, login_pages.clone(), top).await?;
     let cold_rps = n as f64 / cold_pass.as_secs_f64();
-    let many_login = load::run(ctx.addr, Arc::new(login_pages), params.plan(top)).await?;
-    let many_404 = load::run(ctx.addr, Arc::new(not_found), params.plan(top)).await?;
-    let many_files = load::run(ctx.addr, Arc::new(files.clone()), params.plan(top)).await?;
+    let many_login = load::run(ctx.addr, login_pages, params.plan(top)).await?;
+    let many_404 = load::run(ctx.addr, not_found, params.plan(top)).await?;
+    let many_files = load::run(ctx.addr, files.clone(), params.plan(top)).await?;
     let r_login = many_login.rps / one.login_page.rps;
     let r_404 = many_404.rps / one.not_found_firm.rps;
     let r_files = many_files.rps / one.files.rps;
@@ -1191,10 +1181,9 @@ async fn many_firms(
         ],
     );
     report.line(format!(
-        "\nHost resolution not yet cached (first request for a firm, at 1 connection, over {probe} firms): **{uncached_us:.0} µs** more than a cached one. Steady-state rows: {top} connections for {}+{} s round-robin over the hosts, after the cold pass (the host cache keeps a firm {} s, the options cache 60 s).",
+        "\nHost resolution not yet cached (first request for a firm, at 1 connection, over {probe} firms): **{uncached_us:.0} µs** more than a cached one. Steady-state rows: {top} connections for {}+{} s round-robin over the hosts, after the cold pass (the host cache keeps a firm 30 s, the options cache 60 s).",
         params.warmup,
         params.secs,
-        "30"
     ));
     report.judge(
         name,
@@ -1224,53 +1213,16 @@ async fn many_firms(
     Ok(())
 }
 
-/// Sends each target exactly once over `conns` connections; returns how long that took.
-async fn sweep(addr: SocketAddr, targets: Vec<Target>, conns: usize) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let targets = Arc::new(targets);
-    let next = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..conns {
-        let targets = targets.clone();
-        let next = next.clone();
-        tasks.spawn(async move {
-            let mut sender = load::connect(addr).await?;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(target) = targets.get(i) else {
-                    return Ok::<_, anyhow::Error>(());
-                };
-                let (status, _) = if sender.ready().await.is_ok() {
-                    send(&mut sender, target).await?
-                } else {
-                    sender = load::connect(addr).await?;
-                    send(&mut sender, target).await?
-                };
-                if status != target.expect {
-                    bail!("{}{}: {status}", target.host, target.path);
-                }
-            }
-        });
+/// Spawns `portico serve` `n` times on the existing database, stopping each as soon as it is
+/// ready; returns each start-up to ready.
+async fn restarts(env: &mut Env, n: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let server = env.start().await?;
+        times.push(server.ready_after);
+        server.stop().await?;
     }
-    while let Some(joined) = tasks.join_next().await {
-        joined??;
-    }
-    Ok(started.elapsed())
-}
-
-async fn send(
-    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
-    target: &Target,
-) -> anyhow::Result<(u16, Bytes)> {
-    use http_body_util::BodyExt;
-    let request = hyper::Request::builder()
-        .method(target.method.clone())
-        .uri(target.path.as_str())
-        .header("host", target.host.as_str())
-        .body(http_body_util::Full::new(target.body.clone()))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
+    Ok(times)
 }
 
 async fn settle(server: &Server) -> u64 {
@@ -1286,12 +1238,7 @@ async fn startup_and_memory(
     firms: bool,
 ) -> anyhow::Result<()> {
     let name = ctx.name();
-    let mut times = Vec::new();
-    for _ in 0..params.restarts {
-        let server = env.start().await?;
-        times.push(server.ready_after);
-        server.stop().await?;
-    }
+    let mut times = restarts(env, params.restarts).await?;
     times.sort();
     let median = times[times.len() / 2];
     let worst = times[times.len() - 1];
@@ -1316,12 +1263,12 @@ async fn startup_and_memory(
         let fresh = settle(&server).await;
         let n = params.firms;
         let one: Vec<Target> = (0..n).map(|_| Target::get(&ctx.host, "/")).collect();
-        sweep(ctx.addr, one, 16).await?;
+        load::sweep(ctx.addr, one, 16).await?;
         let after_one = settle(&server).await;
         let every: Vec<Target> = (0..n)
-            .map(|i| Target::get(&ctx.api.host(&format!("f{i:05}")), "/"))
+            .map(|i| Target::get(&ctx.api.host(&firm_slug(i)), "/"))
             .collect();
-        sweep(ctx.addr, every, 16).await?;
+        load::sweep(ctx.addr, every, 16).await?;
         let after_all = settle(&server).await;
         let per_firm_bytes = (after_all.saturating_sub(after_one) as f64) * 1024.0 / n as f64;
         report.line(format!(

@@ -67,6 +67,29 @@ impl Api {
         format!("http://localhost:{}{path}", self.port)
     }
 
+    /// Sends a JSON request; returns the status and the answer's text.
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        bearer: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let mut request = self.http.request(method.clone(), url);
+        if !bearer.is_empty() {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        let status = response.status();
+        Ok((status, response.text().await?))
+    }
+
     /// Sends a JSON request and insists on `expect`; returns the JSON answer (or Null).
     pub async fn call(
         &self,
@@ -76,23 +99,16 @@ impl Api {
         body: Option<Value>,
         expect: u16,
     ) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method.clone(), url);
-        if !bearer.is_empty() {
-            request = request.bearer_auth(bearer);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        let status = response.status();
-        let text = response.text().await?;
+        let (status, text) = self.send(&method, url, bearer, body.as_ref()).await?;
         if status != StatusCode::from_u16(expect)? {
             bail!("{method} {url}: {status} (expected {expect}): {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// How many emails the file transport has written.
+    pub fn mail_count(&self) -> usize {
+        self.mail.count()
     }
 
     /// Operator: `POST /api/v1/platform/tenants`.
@@ -100,7 +116,7 @@ impl Api {
         self.call(
             Method::POST,
             &self.operator_url("/api/v1/platform/tenants"),
-            &self.operator_token.clone(),
+            &self.operator_token,
             Some(json!({
                 "slug": slug,
                 "name": name,
@@ -179,22 +195,17 @@ impl Api {
 
     pub async fn add_client(&self, m: &Member, file: &str, contact: &str) -> anyhow::Result<()> {
         let body = json!({"contact_id": contact, "role": "client", "primary": true});
-        let path = format!("/files/{file}/people");
+        let url = self.url(&m.slug, &format!("/api/v1/firm/files/{file}/people"));
         // Concurrent changes to one file's people are refused (409) on PostgreSQL: retry.
         for _ in 0..20 {
-            let response = self
-                .http
-                .post(self.url(&m.slug, &format!("/api/v1/firm{path}")))
-                .bearer_auth(&m.token)
-                .json(&body)
-                .send()
+            let (status, text) = self
+                .send(&Method::POST, &url, &m.token, Some(&body))
                 .await?;
-            let status = response.status();
             if status.is_success() {
                 return Ok(());
             }
             if status != StatusCode::CONFLICT {
-                bail!("add client: {status}: {}", response.text().await?);
+                bail!("add client: {status}: {text}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -480,7 +491,7 @@ impl Mailbox {
         }
     }
 
-    pub fn count(&self) -> usize {
+    fn count(&self) -> usize {
         std::fs::read_dir(&self.dir)
             .map(|entries| {
                 entries
@@ -489,12 +500,5 @@ impl Mailbox {
                     .count()
             })
             .unwrap_or(0)
-    }
-}
-
-impl Api {
-    /// How many emails the file transport has written.
-    pub fn mail_count(&self) -> usize {
-        self.mail.count()
     }
 }
