@@ -305,10 +305,7 @@ class Api:
         )
 
     def template(self, method: str, path: str) -> tuple[str, str] | None:
-        for m, regex, template in self.matchers:
-            if m == method and regex.match("/api/v1" + path.split("?")[0]):
-                return (m, template)
-        return None
+        return operation_of(self.matchers, method, "/api/v1" + path.split("?")[0])
 
     def ok(self, method: str, path: str, expect=(200, 201, 204), **kw):
         """A setup call: fails the run unless the status is one of `expect` (also recorded)."""
@@ -702,6 +699,14 @@ def template_regexes(ops: dict[tuple[str, str], Op]):
     return [(m, r, p) for _, m, r, p in entries]
 
 
+def operation_of(matchers, method: str, uri_path: str) -> tuple[str, str] | None:
+    """The documented operation `(method, template)` a request for `/api/v1/...` belongs to."""
+    for m, regex, template in matchers:
+        if m == method and regex.match(uri_path):
+            return (m, template)
+    return None
+
+
 def read_cassette(cassette: Path, ops, observed: Observed) -> int:
     if not cassette.exists():
         observed.failures.append(f"schemathesis wrote no cassette at {cassette}")
@@ -717,12 +722,10 @@ def read_cassette(cassette: Path, ops, observed: Observed) -> int:
         if status is None:
             continue
         path = requests.utils.urlparse(request.get("uri", "")).path
-        method = request.get("method", "").upper()
-        for m, regex, template in matchers:
-            if m == method and regex.match(path):
-                observed.fuzz[(m, template)].add(int(status))
-                count += 1
-                break
+        key = operation_of(matchers, request.get("method", "").upper(), path)
+        if key:
+            observed.fuzz[key].add(int(status))
+            count += 1
     return count
 
 
@@ -1087,8 +1090,8 @@ def coverage_table(ops: dict[tuple[str, str], Op], observed: Observed) -> list[s
                 + (f" UNDOCUMENTED {undocumented}" if undocumented else ""),
             )
         )
-    widths = [max(len(r[i]) for r in rows + [("operation", "documented", "fuzzing", "targeted", "missing")]) for i in range(5)]
     header = ("operation", "documented", "fuzzing", "targeted", "missing")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:
@@ -1131,6 +1134,12 @@ def main() -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="portico-fuzz-"))
     passed, failed = 0, 0
+
+    def result(ok: bool, name: str) -> None:
+        nonlocal passed, failed
+        print(f"# {'ok' if ok else 'not ok'} - {name}")
+        passed, failed = passed + ok, failed + (not ok)
+
     server = None
     try:
         server = Server(binary, workdir)
@@ -1233,8 +1242,7 @@ def main() -> int:
             )
             recorded = read_cassette(cassette, ops, observed)
             log(f"{run.name}: {recorded} requests recorded")
-            print(f"# {'ok' if ok else 'not ok'} - schemathesis {run.name} operations")
-            passed, failed = passed + ok, failed + (not ok)
+            result(ok, f"schemathesis {run.name} operations")
             if server.proc.poll() is not None:
                 raise RuntimeError(f"portico exited during fuzzing ({server.proc.returncode})")
 
@@ -1243,26 +1251,22 @@ def main() -> int:
         probe_failures = observed.failures
         for failure in probe_failures:
             print(f"  targeted request: {failure}")
-        print(f"# {'ok' if not probe_failures else 'not ok'} - targeted requests answer as documented")
-        passed, failed = passed + (not probe_failures), failed + bool(probe_failures)
+        result(not probe_failures, "targeted requests answer as documented")
 
         if not args.only:
             gaps = coverage_table(ops, observed)
             for gap in gaps:
                 print(f"  {gap}")
-            print(f"# {'ok' if not gaps else 'not ok'} - every documented status is observed")
-            passed, failed = passed + (not gaps), failed + bool(gaps)
+            result(not gaps, "every documented status is observed")
 
         panics = [line for line in server.logs().splitlines() if "panicked" in line]
         for line in panics[:20]:
             print(f"  server: {line}")
-        print(f"# {'ok' if not panics else 'not ok'} - the server log has no panic")
-        passed, failed = passed + (not panics), failed + bool(panics)
+        result(not panics, "the server log has no panic")
     except Exception as err:  # noqa: BLE001 - any setup failure is one failed test with its cause
-        print(f"# not ok - fuzz run aborted: {err}")
+        result(False, f"fuzz run aborted: {err}")
         if server is not None:
             print("\n".join(server.logs().splitlines()[-40:]))
-        failed += 1
     finally:
         if server is not None:
             server.stop()
