@@ -4,6 +4,7 @@
 // to the loopback address with the firm's host in the `Host` header, which is
 // all Portico looks at to pick the firm.
 import { request as httpRequest } from 'node:http';
+import { findLink, waitForEmail } from './mail.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -102,4 +103,26 @@ export function completeMemberSetup(server, slug, setupUrl, password) {
 /** Signs a member in through the API; returns `{ token, csrf_token, member, … }`. */
 export function signInMember(server, slug, email, password) {
   return firmApi(server, slug).post('/session', { email, password });
+}
+
+/**
+ * Onboards `firm` (`{ slug, name, adminEmail, adminName }`), sets its administrator's password
+ * from the setup link emailed to `mailbox` and signs them in. Resolves to `{ session, api }`:
+ * the member session and the firm API signed in with it.
+ */
+export async function firmWithAdmin(server, mailbox, firm, password) {
+  await onboardFirm(server, firm);
+  const setupEmail = await waitForEmail(mailbox, { to: firm.adminEmail, subject: /Set up your Portico account/ });
+  await completeMemberSetup(server, firm.slug, findLink(setupEmail.body, /^\/firm\/setup\/[A-Za-z0-9_-]+$/), password);
+  const session = await signInMember(server, firm.slug, firm.adminEmail, password);
+  return { session, api: firmApi(server, firm.slug, session.token) };
+}
+
+/** Accepts a Portal invitation link (`…/invitations/<token>`) through the API, terms accepted. */
+export function acceptInvitation(server, slug, invitationUrl, password) {
+  const token = new URL(invitationUrl).pathname.split('/').pop();
+  return callApi(`${server.baseUrl(slug)}/api/v1/portal/invitations/${token}/accept`, {
+    method: 'POST',
+    json: { accept_terms: true, password },
+  });
 }

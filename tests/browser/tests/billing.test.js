@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { callApi, completeMemberSetup, firmApi, onboardFirm, request, signInMember } from '../lib/api.js';
+import { acceptInvitation, firmWithAdmin, request } from '../lib/api.js';
 import { emailsTo, findLink, waitForEmail } from '../lib/mail.js';
 import {
   STEP_TIMEOUT_MS,
@@ -77,12 +77,7 @@ after(async () => {
  * client who is the primary client of a file shared with them (invited and accepted).
  */
 async function setUp() {
-  const firmUrl = server.baseUrl(FIRM.slug);
-  await onboardFirm(server, FIRM);
-  const setupEmail = await waitForEmail(smtp.mailbox, { to: FIRM.adminEmail, subject: /Set up your Portico account/ });
-  await completeMemberSetup(server, FIRM.slug, findLink(setupEmail.body, /^\/firm\/setup\/[A-Za-z0-9_-]+$/), MEMBER_PASSWORD);
-  const session = await signInMember(server, FIRM.slug, FIRM.adminEmail, MEMBER_PASSWORD);
-  const api = firmApi(server, FIRM.slug, session.token);
+  const { session, api } = await firmWithAdmin(server, smtp.mailbox, FIRM, MEMBER_PASSWORD);
 
   const contact = await api.post('/contacts', { name: CLIENT.name, emails: [CLIENT.email] });
   const file = await api.post('/files', {
@@ -94,11 +89,7 @@ async function setUp() {
   await api.post(`/files/${file.id}/people`, { contact_id: contact.id, role: 'client', primary: true });
   await api.put(`/contacts/${contact.id}/portal`, { allow: true, login_email: CLIENT.email, file_ids: [file.id] });
   const invitation = await waitForEmail(smtp.mailbox, { to: CLIENT.email, subject: /invites you to its Client Portal/ });
-  const token = new URL(findLink(invitation.body, /^\/invitations\/[A-Za-z0-9_-]+$/)).pathname.split('/').pop();
-  await callApi(`${firmUrl}/api/v1/portal/invitations/${token}/accept`, {
-    method: 'POST',
-    json: { accept_terms: true, password: CLIENT.password },
-  });
+  await acceptInvitation(server, FIRM.slug, findLink(invitation.body, /^\/invitations\/[A-Za-z0-9_-]+$/), CLIENT.password);
   return { api, file };
 }
 
