@@ -4,8 +4,12 @@
 //! pages both call these functions, so a rule lives in one place.
 
 use portico_payments::checkout::{self, PayNow, PayResult, PayStatus, Started};
-use portico_payments::invoices::{self, BillKind, Invoice, NewInvoice, SharingChange};
-use portico_payments::ledger::{self, ClientScope, OfflinePayment, Payment};
+use portico_payments::invoices::{
+    self, BillKind, Invoice, InvoiceStatus, NewInvoice, SharingChange,
+};
+use portico_payments::ledger::{
+    self, BillingView, ClientBilling, ClientInvoice, ClientScope, OfflinePayment, Payment,
+};
 use portico_payments::methods::Payer;
 use portico_payments::{BillingError, ProviderError, format_money};
 use portico_platform::TenantTx;
@@ -15,8 +19,9 @@ use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::files::{self, File};
 use portico_tenants::members::Member;
 use portico_tenants::notifications;
-use portico_tenants::portal_access::{self, Client};
+use portico_tenants::portal_access::{self, Client, SharedFile};
 use sea_orm::DbErr;
+use secrecy::ExposeSecret;
 
 use crate::auth::MemberCtx;
 use crate::client_auth::ClientCtx;
@@ -66,9 +71,20 @@ pub async fn member_invoice(
     member: &Member,
     id: InvoiceId,
 ) -> Result<Invoice, ApiError> {
+    member_invoice_and_file(tx, member, id)
+        .await
+        .map(|(invoice, _)| invoice)
+}
+
+/// [`member_invoice`] with the file it is on, which the access check has just read.
+pub async fn member_invoice_and_file(
+    tx: &TenantTx,
+    member: &Member,
+    id: InvoiceId,
+) -> Result<(Invoice, File), ApiError> {
     let invoice = invoices::get(tx, id).await?;
-    accessible_file(tx, member, invoice.file_id).await?;
-    Ok(invoice)
+    let file = accessible_file(tx, member, invoice.file_id).await?;
+    Ok((invoice, file))
 }
 
 pub async fn member_payment(
@@ -380,6 +396,17 @@ pub async fn client_scope(
     ctx: &ClientCtx,
     tx: &TenantTx,
 ) -> Result<ClientScope, DbErr> {
+    client_scope_and_files(state, ctx, tx)
+        .await
+        .map(|(scope, _)| scope)
+}
+
+/// [`client_scope`] with the files it covers, for the pages that show their numbers and names.
+pub async fn client_scope_and_files(
+    state: &AppState,
+    ctx: &ClientCtx,
+    tx: &TenantTx,
+) -> Result<(ClientScope, Vec<SharedFile>), DbErr> {
     let client = &ctx.client;
     let shares_bills = crate::firm_options::options(state, &ctx.tenant)
         .await
@@ -389,11 +416,61 @@ pub async fn client_scope(
     } else {
         Vec::new()
     };
-    Ok(ClientScope {
+    let scope = ClientScope {
         client: client.contact_id,
-        files: files.into_iter().map(|f| f.id).collect(),
+        files: files.iter().map(|f| f.id).collect(),
         since: client.previous_login_at,
-    })
+    };
+    Ok((scope, files))
+}
+
+/// The client's bills in `view` (the Billing module, its home tile, a file's Billing tab), with
+/// the files they are on.
+pub async fn client_bills(
+    state: &AppState,
+    ctx: &ClientCtx,
+    view: BillingView,
+) -> Result<(ClientBilling, Vec<SharedFile>), BillingError> {
+    let tx = ctx.db.read().await?;
+    let (scope, files) = client_scope_and_files(state, ctx, &tx).await?;
+    let billing = ledger::client_billing(&tx, &scope, view).await?;
+    tx.commit().await?;
+    Ok((billing, files))
+}
+
+/// An invoice's status as its client sees it: paid once the payments shown in the Portal
+/// cover it, whatever the firm's ledger says.
+pub fn client_status(invoice: &ClientInvoice) -> &'static str {
+    if invoice.invoice.status == InvoiceStatus::Void {
+        "void"
+    } else if invoice.paid {
+        "paid"
+    } else {
+        "finalized"
+    }
+}
+
+/// How a payment method (offline or Portal) is named on the pages.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "check" => "Check",
+        "cash" => "Cash",
+        "bank_transfer" => "Bank transfer",
+        "card" => "Card",
+        "bank_account" => "Bank account",
+        _ => "Other",
+    }
+}
+
+/// Whether this server has Stripe credentials (platform configuration, not the firm's).
+pub fn stripe_available(state: &AppState) -> bool {
+    !state
+        .settings
+        .payments
+        .stripe
+        .secret_key
+        .expose_secret()
+        .is_empty()
 }
 
 pub fn payer(client: &Client) -> Payer {
@@ -469,11 +546,7 @@ pub async fn pay_now(
             &tx,
             AuditEvent {
                 actor: ctx.client.actor(),
-                action: if settled.result.status == PayStatus::Succeeded {
-                    "payment.made"
-                } else {
-                    "payment.failed"
-                },
+                action,
                 target_kind: "invoice",
                 target_id: Some(invoice.to_string()),
                 ip: ctx.ip.clone(),

@@ -17,9 +17,8 @@ use portico_payments::settings::{self as billing_settings, CURRENCIES};
 use portico_platform::ids::{InvoiceId, PaymentId, PaymentMethodId};
 use portico_platform::money::Money;
 use portico_tenants::audit::{self, AuditEvent};
-use secrecy::ExposeSecret;
 
-use super::items::{SharedBody, file_id};
+use super::items::SharedBody;
 use super::{
     Answer, ApiTags, Conflict, JsonBody, PaymentRequired, Provider, Session, Unprocessable,
 };
@@ -51,6 +50,24 @@ pub struct LineView {
     pub description: String,
     /// Minor units; negative for a discount.
     pub amount: i64,
+}
+
+impl From<invoices::Line> for LineView {
+    fn from(l: invoices::Line) -> Self {
+        Self {
+            description: l.description,
+            amount: l.amount,
+        }
+    }
+}
+
+impl From<LineView> for invoices::Line {
+    fn from(l: LineView) -> Self {
+        Self {
+            description: l.description,
+            amount: l.amount,
+        }
+    }
 }
 
 #[derive(Object)]
@@ -95,14 +112,7 @@ impl From<Invoice> for InvoiceView {
             due_date: i.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
             memo: i.memo,
             shared: i.shared,
-            lines: i
-                .lines
-                .into_iter()
-                .map(|l| LineView {
-                    description: l.description,
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: i.lines.into_iter().map(LineView::from).collect(),
             created_at: i.created_at,
             finalized_at: i.finalized_at,
             paid_at: i.paid_at,
@@ -239,15 +249,8 @@ pub enum CreatedPayment {
     Created(Json<PaymentView>),
 }
 
-fn invoice_id(raw: &str) -> ApiResult<InvoiceId> {
-    raw.parse().map_err(|_| ApiError::not_found())
-}
-
-fn payment_id(raw: &str) -> ApiResult<PaymentId> {
-    raw.parse().map_err(|_| ApiError::not_found())
-}
-
-fn method_id(raw: &str) -> ApiResult<PaymentMethodId> {
+/// An id from the path; one that does not parse is as missing as one that does not exist.
+fn path_id<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
@@ -256,13 +259,7 @@ fn options_view(state: &AppState, s: billing_settings::BillingSettings) -> Billi
         provider: s.provider.as_str().to_owned(),
         currency: s.currency.as_str().to_owned(),
         stripe_account_id: s.stripe_account_id,
-        stripe_available: !state
-            .settings
-            .payments
-            .stripe
-            .secret_key
-            .expose_secret()
-            .is_empty(),
+        stripe_available: billing::stripe_available(state),
         providers: ProviderKind::ALL
             .iter()
             .map(|k| k.as_str().to_owned())
@@ -284,7 +281,7 @@ impl FirmBillingApi {
     ) -> Answer<Json<FileBillingView>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
-        let file = billing::accessible_file(&tx, &ctx.member, file_id(&id.0)?).await?;
+        let file = billing::accessible_file(&tx, &ctx.member, path_id(&id.0)?).await?;
         let invoices = invoices::for_file(&tx, file.id).await?;
         let payments = ledger::for_file(&tx, file.id).await?;
         tx.commit().await?;
@@ -307,17 +304,10 @@ impl FirmBillingApi {
         let b = body.0;
         let invoice = billing::create_invoice(
             &auth.0,
-            file_id(&id.0)?,
+            path_id(&id.0)?,
             NewInvoiceInput {
                 currency: b.currency,
-                lines: b
-                    .lines
-                    .into_iter()
-                    .map(|l| invoices::Line {
-                        description: l.description,
-                        amount: l.amount,
-                    })
-                    .collect(),
+                lines: b.lines.into_iter().map(invoices::Line::from).collect(),
                 due_date: b.due_date,
                 memo: b.memo,
             },
@@ -335,7 +325,7 @@ impl FirmBillingApi {
     ) -> Answer<Json<InvoiceView>, Session> {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
-        let invoice = billing::member_invoice(&tx, &ctx.member, invoice_id(&id.0)?).await?;
+        let invoice = billing::member_invoice(&tx, &ctx.member, path_id(&id.0)?).await?;
         tx.commit().await?;
         Ok(Json(invoice.into()))
     }
@@ -347,7 +337,7 @@ impl FirmBillingApi {
         auth: FirmMember,
         id: Path<String>,
     ) -> Answer<Json<InvoiceView>, (Session, Conflict)> {
-        let invoice = billing::change_invoice_status(&auth.0, invoice_id(&id.0)?, true).await?;
+        let invoice = billing::change_invoice_status(&auth.0, path_id(&id.0)?, true).await?;
         Ok(Json(invoice.into()))
     }
 
@@ -358,7 +348,7 @@ impl FirmBillingApi {
         auth: FirmMember,
         id: Path<String>,
     ) -> Answer<Json<InvoiceView>, (Session, Conflict)> {
-        let invoice = billing::change_invoice_status(&auth.0, invoice_id(&id.0)?, false).await?;
+        let invoice = billing::change_invoice_status(&auth.0, path_id(&id.0)?, false).await?;
         Ok(Json(invoice.into()))
     }
 
@@ -374,16 +364,15 @@ impl FirmBillingApi {
         body: Json<SharedBody>,
     ) -> Answer<Json<InvoiceView>, (Session, JsonBody, Conflict)> {
         let ctx = auth.0;
-        let id = invoice_id(&id.0)?;
-        {
-            let tx = ctx.db.read().await?;
-            billing::member_invoice(&tx, &ctx.member, id).await?;
-            tx.commit().await?;
-        }
-        billing::share_bills(&state, &ctx, None, &[id], &[], body.0.shared).await?;
+        let id = path_id(&id.0)?;
+        // Read first so that an invoice the member cannot see is a 404 whatever their rights.
         let tx = ctx.db.read().await?;
-        let invoice = invoices::get(&tx, id).await?;
+        let mut invoice = billing::member_invoice(&tx, &ctx.member, id).await?;
         tx.commit().await?;
+        let shared = body.0.shared;
+        billing::share_bills(&state, &ctx, None, &[id], &[], shared).await?;
+        // Sharing changes nothing else the view shows.
+        invoice.shared = shared;
         Ok(Json(invoice.into()))
     }
 
@@ -400,7 +389,7 @@ impl FirmBillingApi {
         let payment = billing::record_payment(
             &state,
             &auth.0,
-            file_id(&id.0)?,
+            path_id(&id.0)?,
             OfflinePaymentInput {
                 amount: b.amount,
                 currency: b.currency,
@@ -425,16 +414,14 @@ impl FirmBillingApi {
         body: Json<SharedBody>,
     ) -> Answer<Json<PaymentView>, (Session, JsonBody)> {
         let ctx = auth.0;
-        let id = payment_id(&id.0)?;
-        {
-            let tx = ctx.db.read().await?;
-            billing::member_payment(&tx, &ctx.member, id).await?;
-            tx.commit().await?;
-        }
-        billing::share_bills(&state, &ctx, None, &[], &[id], body.0.shared).await?;
+        let id = path_id(&id.0)?;
+        // As for an invoice: 404 before any refusal, and the view derived, not read again.
         let tx = ctx.db.read().await?;
-        let payment = ledger::get(&tx, id).await?;
+        let mut payment = billing::member_payment(&tx, &ctx.member, id).await?;
         tx.commit().await?;
+        let shared = body.0.shared;
+        billing::share_bills(&state, &ctx, None, &[], &[id], shared).await?;
+        payment.shared = shared;
         Ok(Json(payment.into()))
     }
 
@@ -463,7 +450,7 @@ impl FirmBillingApi {
         let changes = billing::share_bills(
             &state,
             &auth.0,
-            Some(file_id(&id.0)?),
+            Some(path_id(&id.0)?),
             &invoices,
             &payments,
             b.shared,
@@ -589,14 +576,8 @@ pub struct ClientInvoiceView {
 
 impl From<ClientInvoice> for ClientInvoiceView {
     fn from(c: ClientInvoice) -> Self {
+        let status = billing::client_status(&c);
         let i = c.invoice;
-        let status = if i.status == invoices::InvoiceStatus::Void {
-            "void"
-        } else if c.paid {
-            "paid"
-        } else {
-            "finalized"
-        };
         Self {
             id: i.id.as_uuid(),
             file_id: i.file_id.as_uuid(),
@@ -608,14 +589,7 @@ impl From<ClientInvoice> for ClientInvoiceView {
             due_date: i.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
             memo: i.memo,
             paid: c.paid,
-            lines: i
-                .lines
-                .into_iter()
-                .map(|l| LineView {
-                    description: l.description,
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: i.lines.into_iter().map(LineView::from).collect(),
             payments: c.payments.into_iter().map(PaymentView::from).collect(),
             finalized_at: i.finalized_at,
         }
@@ -820,10 +794,7 @@ impl PortalBillingApi {
         let name = view.0.unwrap_or_else(|| "all".into());
         let parsed = BillingView::parse(&name)
             .ok_or_else(|| ApiError::unprocessable("view: all, outstanding or since_last_login"))?;
-        let tx = ctx.db.read().await?;
-        let scope = billing::client_scope(&state, &ctx, &tx).await?;
-        let result = ledger::client_billing(&tx, &scope, parsed).await?;
-        tx.commit().await?;
+        let (result, _) = billing::client_bills(&state, &ctx, parsed).await?;
         Ok(Json(ClientBillingView {
             view: name,
             items: result
@@ -846,7 +817,7 @@ impl PortalBillingApi {
         let ctx = auth.0;
         let tx = ctx.db.read().await?;
         let scope = billing::client_scope(&state, &ctx, &tx).await?;
-        let invoice = ledger::client_invoice_detail(&tx, &scope, invoice_id(&id.0)?).await?;
+        let invoice = ledger::client_invoice_detail(&tx, &scope, path_id(&id.0)?).await?;
         tx.commit().await?;
         Ok(Json(invoice.into()))
     }
@@ -871,7 +842,7 @@ impl PortalBillingApi {
         let result = billing::pay_now(
             &state,
             &auth.0,
-            invoice_id(&id.0)?,
+            path_id(&id.0)?,
             body.0.amount,
             PaymentMethodId::from_uuid(body.0.payment_method_id),
             key,
@@ -971,7 +942,7 @@ impl PortalBillingApi {
         {
             return Err(ApiError::unprocessable("exp_year: a four-digit year").into());
         }
-        let id = method_id(&id.0)?;
+        let id = path_id(&id.0)?;
         let method = methods::update(
             &ctx.db,
             &state.payments,
@@ -1003,7 +974,7 @@ impl PortalBillingApi {
             &ctx.db,
             &state.payments,
             &billing::payer(&ctx.client),
-            method_id(&id.0)?,
+            path_id(&id.0)?,
         )
         .await?;
         Ok(Json(method.into()))
@@ -1018,7 +989,7 @@ impl PortalBillingApi {
         id: Path<String>,
     ) -> Answer<Removed, (Session, Provider)> {
         let ctx = auth.0;
-        let id = method_id(&id.0)?;
+        let id = path_id(&id.0)?;
         methods::remove(&ctx.db, &state.payments, ctx.client.contact_id, id).await?;
         record_client_audit(&ctx, "payment_method.removed", id).await?;
         Ok(Removed::Removed)

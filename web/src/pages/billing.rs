@@ -17,12 +17,14 @@ use portico_payments::methods::{self, SavedMethod};
 use portico_payments::settings as billing_settings;
 use portico_payments::{BillingError, ProviderKind, format_money};
 use portico_platform::ids::{FileId, InvoiceId};
-use portico_tenants::TenantRecord;
-use portico_tenants::portal_access::{self, SharedFile};
+use portico_platform::money::Money;
+use portico_tenants::portal_access::SharedFile;
 use serde::{Deserialize, Serialize};
 
+use super::firm::billing::major_text;
 use super::firm::{not_found, portal_chrome};
-use crate::auth::firm_of;
+use crate::auth::AuthFailure;
+use crate::billing::{client_bills, client_scope_and_files, client_status, method_label};
 use crate::client_auth::{ClientCtx, authenticate_client};
 use crate::state::AppState;
 
@@ -51,23 +53,21 @@ fn internal_error(state: &AppState, cause: impl std::fmt::Display) -> Response {
 }
 
 /// The signed-in client on their firm's host, or where to go instead.
-async fn client_of(req: &Request, state: &AppState) -> Result<(TenantRecord, ClientCtx), Response> {
-    let Some(tenant) = firm_of(req) else {
-        return Err(not_found(state));
-    };
+async fn client_of(req: &Request, state: &AppState) -> Result<ClientCtx, Response> {
     match authenticate_client(req, state).await {
-        Ok(ctx) => Ok((tenant, ctx)),
+        Ok(ctx) => Ok(ctx),
+        Err(AuthFailure::NotFound) => Err(not_found(state)),
         Err(_) => Err(Redirect::see_other("/").into_response()),
     }
 }
 
 async fn render(
     state: &AppState,
-    tenant: &TenantRecord,
     ctx: &ClientCtx,
     template: &str,
     extra: minijinja::Value,
 ) -> Response {
+    let tenant = &ctx.tenant;
     let base = minijinja::context! {
         firm => portal_chrome(state, tenant).await,
         me => ctx.client,
@@ -130,12 +130,8 @@ async fn load_billing(
     state: &AppState,
     ctx: &ClientCtx,
     view: BillingView,
-) -> Result<(Vec<ItemRow>, portico_platform::money::Money), BillingError> {
-    let tx = ctx.db.read().await?;
-    let scope = crate::billing::client_scope(state, ctx, &tx).await?;
-    let shared_files = portal_access::files_for_client(&tx, &ctx.client).await?;
-    let billing = ledger::client_billing(&tx, &scope, view).await?;
-    tx.commit().await?;
+) -> Result<(Vec<ItemRow>, Money), BillingError> {
+    let (billing, shared_files) = client_bills(state, ctx, view).await?;
     let files: HashMap<FileId, &SharedFile> = shared_files.iter().map(|f| (f.id, f)).collect();
     let rows = billing
         .items
@@ -172,16 +168,8 @@ pub async fn client_file_section(
     ctx: &ClientCtx,
     file: FileId,
 ) -> minijinja::Value {
-    let loaded = async {
-        let tx = ctx.db.read().await?;
-        let scope = crate::billing::client_scope(state, ctx, &tx).await?;
-        let billing = ledger::client_billing(&tx, &scope, BillingView::All).await?;
-        tx.commit().await?;
-        Ok::<_, BillingError>(billing)
-    }
-    .await;
-    match loaded {
-        Ok(billing) => {
+    match client_bills(state, ctx, BillingView::All).await {
+        Ok((billing, _)) => {
             let files = HashMap::new();
             let mine: Vec<&BillingItem> =
                 billing.items.iter().filter(|i| i.file_id == file).collect();
@@ -193,10 +181,7 @@ pub async fn client_file_section(
                 .sum();
             minijinja::context! {
                 items => mine.iter().map(|i| item_row(i, &files)).collect::<Vec<_>>(),
-                balance_owing => format_money(portico_platform::money::Money::new(
-                    due,
-                    billing.balance_owing.currency,
-                )),
+                balance_owing => format_money(Money::new(due, billing.balance_owing.currency)),
                 owing => due > 0,
             }
         }
@@ -242,7 +227,7 @@ async fn billing_page(
     state: Data<&AppState>,
     Query(query): Query<BillingQuery>,
 ) -> Response {
-    let (tenant, ctx) = match client_of(req, &state).await {
+    let ctx = match client_of(req, &state).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -263,7 +248,6 @@ async fn billing_page(
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     render(
         &state,
-        &tenant,
         &ctx,
         "client_billing.html",
         minijinja::context! {
@@ -284,26 +268,9 @@ async fn billing_page(
 struct PaymentRow {
     date: String,
     amount: String,
-    method: String,
+    method: &'static str,
     confirmation_number: Option<String>,
     reference: String,
-}
-
-fn method_label(method: &str) -> String {
-    match method {
-        "check" => "Check",
-        "cash" => "Cash",
-        "bank_transfer" => "Bank transfer",
-        "card" => "Card",
-        "bank_account" => "Bank account",
-        _ => "Other",
-    }
-    .to_owned()
-}
-
-/// Minor units as the amount field's starting value (`1250.00`).
-fn major_text(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, (minor % 100).abs())
 }
 
 #[derive(Serialize)]
@@ -327,23 +294,17 @@ struct InvoiceView {
 
 fn invoice_view(c: &ClientInvoice) -> InvoiceView {
     let i = &c.invoice;
-    let void = i.status == portico_payments::invoices::InvoiceStatus::Void;
+    let status = client_status(c);
     InvoiceView {
         id: i.id,
         number: i.number.clone(),
-        status: if void {
-            "void"
-        } else if c.paid {
-            "paid"
-        } else {
-            "finalized"
-        },
+        status,
         paid: c.paid,
         total: format_money(i.money(i.total)),
         paid_amount: format_money(i.money(c.paid_visible)),
         due: format_money(i.money(c.due)),
         due_major: major_text(c.due),
-        owing: c.due > 0 && !void,
+        owing: c.due > 0 && status != "void",
         due_date: i.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
         memo: i.memo.clone(),
         currency: i.currency.as_str().to_owned(),
@@ -369,7 +330,7 @@ fn invoice_view(c: &ClientInvoice) -> InvoiceView {
 
 #[handler]
 async fn invoice_page(req: &Request, state: Data<&AppState>, Path(id): Path<String>) -> Response {
-    let (tenant, ctx) = match client_of(req, &state).await {
+    let ctx = match client_of(req, &state).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -378,10 +339,9 @@ async fn invoice_page(req: &Request, state: Data<&AppState>, Path(id): Path<Stri
     };
     let loaded = async {
         let tx = ctx.db.read().await?;
-        let scope = crate::billing::client_scope(&state, &ctx, &tx).await?;
+        let (scope, files) = client_scope_and_files(&state, &ctx, &tx).await?;
         let invoice = ledger::client_invoice_detail(&tx, &scope, id).await?;
-        let file =
-            portal_access::file_for_client(&tx, &ctx.client, invoice.invoice.file_id).await?;
+        let file = files.into_iter().find(|f| f.id == invoice.invoice.file_id);
         let saved = methods::list(&tx, ctx.client.contact_id).await?;
         let settings = billing_settings::get(&tx).await?;
         tx.commit().await?;
@@ -396,7 +356,6 @@ async fn invoice_page(req: &Request, state: Data<&AppState>, Path(id): Path<Stri
     };
     render(
         &state,
-        &tenant,
         &ctx,
         "client_invoice.html",
         minijinja::context! {
@@ -469,7 +428,7 @@ async fn methods_page(
     state: Data<&AppState>,
     Query(query): Query<MethodsQuery>,
 ) -> Response {
-    let (tenant, ctx) = match client_of(req, &state).await {
+    let ctx = match client_of(req, &state).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -492,7 +451,6 @@ async fn methods_page(
     let back_to = query.invoice.parse::<InvoiceId>().ok();
     let mut response = render(
         &state,
-        &tenant,
         &ctx,
         "client_payment_methods.html",
         minijinja::context! {

@@ -12,10 +12,10 @@ use poem::{IntoResponse, Request, Response, Route, get, handler, post};
 use portico_payments::invoices::{self, Invoice, InvoiceStatus, MAX_AMOUNT};
 use portico_payments::ledger::{self, OFFLINE_METHODS, Payment};
 use portico_payments::settings::{self as billing_settings, CURRENCIES};
-use portico_payments::{BillingError, ProviderKind, format_money};
+use portico_payments::{BillingError, format_money};
+use portico_platform::TenantTx;
 use portico_platform::ids::{FileId, InvoiceId, PaymentId};
 use portico_tenants::files::File;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::directory::{FileOutcome, file_view};
@@ -108,7 +108,7 @@ pub fn parse_major_units(text: &str, negative: bool) -> Result<i64, String> {
 }
 
 /// Minor units as they are typed back into a form (`1250.00`).
-fn major_text(minor: i64) -> String {
+pub(crate) fn major_text(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
@@ -196,23 +196,12 @@ struct PaymentRow {
     shared: bool,
 }
 
-fn method_label(method: &str) -> &'static str {
-    match method {
-        "check" => "Check",
-        "cash" => "Cash",
-        "bank_transfer" => "Bank transfer",
-        "card" => "Card",
-        "bank_account" => "Bank account",
-        _ => "Other",
-    }
-}
-
 fn payment_row(p: &Payment, invoices: &[Invoice]) -> PaymentRow {
     PaymentRow {
         id: p.id,
         date: p.received_at.format("%Y-%m-%d").to_string(),
         amount: format_money(p.amount),
-        method: method_label(&p.method),
+        method: billing::method_label(&p.method),
         portal: p.source == "portal",
         reference: p.reference.clone(),
         confirmation_number: p.confirmation_number.clone(),
@@ -236,7 +225,7 @@ fn method_choices() -> Vec<MethodChoice> {
         .iter()
         .map(|m| MethodChoice {
             value: m,
-            label: method_label(m),
+            label: billing::method_label(m),
         })
         .collect()
 }
@@ -343,6 +332,31 @@ fn to_file(file: FileId, done: &str) -> Response {
 
 fn to_invoice(invoice: InvoiceId, done: &str) -> Response {
     Redirect::see_other(format!("/firm/invoices/{invoice}?done={done}")).into_response()
+}
+
+/// A refusal as a page of its own: a missing or inaccessible file or bill is the usual 404.
+fn error_page(state: &AppState, err: &ApiError) -> Response {
+    if err.status() == StatusCode::NOT_FOUND {
+        not_found(state)
+    } else {
+        state.templates.error_page(err.status(), err.detail())
+    }
+}
+
+/// What a page or an action reads first, in one read transaction; a failure is its page.
+async fn read_or_page<T>(
+    state: &AppState,
+    ctx: &MemberCtx,
+    read: impl AsyncFnOnce(&TenantTx) -> Result<T, ApiError>,
+) -> Result<T, Response> {
+    let loaded = async {
+        let tx = ctx.db.read().await?;
+        let value = read(&tx).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(value)
+    }
+    .await;
+    loaded.map_err(|err| error_page(state, &err))
 }
 
 /// The file page again, with the refusal in its Billing section (a missing or inaccessible
@@ -620,21 +634,32 @@ pub struct ActionForm {
 /// to its file; a missing or inaccessible invoice is the 404 page.
 async fn action_invoice(state: &AppState, ctx: &MemberCtx, raw: &str) -> Result<Invoice, Response> {
     let id = parse_id::<InvoiceId>(state, raw)?;
-    let loaded = async {
-        let tx = ctx.db.read().await?;
-        let invoice = billing::member_invoice(&tx, &ctx.member, id).await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(invoice)
-    }
-    .await;
-    match loaded {
-        Ok(invoice) => Ok(invoice),
-        Err(err) if err.status() == StatusCode::NOT_FOUND => Err(not_found(state)),
-        Err(err) => Err(state.templates.error_page(err.status(), err.detail())),
+    read_or_page(state, ctx, async |tx| {
+        billing::member_invoice(tx, &ctx.member, id).await
+    })
+    .await
+}
+
+/// Where a bill action's answer goes: the invoice page when the form was on it (`invoice`),
+/// else the file page.
+async fn after_action(
+    state: &AppState,
+    ctx: &MemberCtx,
+    file: FileId,
+    invoice: Option<InvoiceId>,
+    result: Result<&'static str, ApiError>,
+) -> Response {
+    match (result, invoice) {
+        (Ok(done), Some(invoice)) => to_invoice(invoice, done),
+        (Ok(done), None) => to_file(file, done),
+        (Err(err), Some(invoice)) if err.status() != StatusCode::NOT_FOUND => {
+            invoice_view(state, ctx, invoice, "", Some((err.status(), err.detail()))).await
+        }
+        (Err(err), _) => refused_on_file(state, ctx, file, err, SectionOutcome::default()).await,
     }
 }
 
-/// Where an invoice action's answer goes: the invoice page or the file page.
+/// [`after_action`] for an action on `invoice`.
 async fn after_invoice_action(
     state: &AppState,
     ctx: &MemberCtx,
@@ -642,26 +667,8 @@ async fn after_invoice_action(
     from: &str,
     result: Result<&'static str, ApiError>,
 ) -> Response {
-    match (result, from == "invoice") {
-        (Ok(done), true) => to_invoice(invoice.id, done),
-        (Ok(done), false) => to_file(invoice.file_id, done),
-        (Err(err), true) => {
-            if err.status() == StatusCode::NOT_FOUND {
-                return not_found(state);
-            }
-            invoice_view(
-                state,
-                ctx,
-                invoice.id,
-                "",
-                Some((err.status(), err.detail())),
-            )
-            .await
-        }
-        (Err(err), false) => {
-            refused_on_file(state, ctx, invoice.file_id, err, SectionOutcome::default()).await
-        }
-    }
+    let back_to = (from == "invoice").then_some(invoice.id);
+    after_action(state, ctx, invoice.file_id, back_to, result).await
 }
 
 async fn change_status(
@@ -748,52 +755,20 @@ async fn share_payment(
         Ok(id) => id,
         Err(response) => return response,
     };
-    let loaded = async {
-        let tx = ctx.db.read().await?;
-        let payment = billing::member_payment(&tx, &ctx.member, id).await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(payment)
-    }
-    .await;
-    let payment = match loaded {
+    let payment = match read_or_page(&state, &ctx, async |tx| {
+        billing::member_payment(tx, &ctx.member, id).await
+    })
+    .await
+    {
         Ok(payment) => payment,
-        Err(err) if err.status() == StatusCode::NOT_FOUND => return not_found(&state),
-        Err(err) => return state.templates.error_page(err.status(), err.detail()),
+        Err(response) => return response,
     };
     let shared = form.shared == "1";
-    let result = billing::share_bills(&state, &ctx, None, &[], &[id], shared).await;
-    match (
-        result,
-        payment.invoice_id.filter(|_| form.from == "invoice"),
-    ) {
-        (Ok(changes), back_to) => {
-            let done = sharing_done(shared, changes.iter().any(|c| c.changed));
-            match back_to {
-                Some(invoice) => to_invoice(invoice, done),
-                None => to_file(payment.file_id, done),
-            }
-        }
-        (Err(err), Some(invoice)) if err.status() != StatusCode::NOT_FOUND => {
-            invoice_view(
-                &state,
-                &ctx,
-                invoice,
-                "",
-                Some((err.status(), err.detail())),
-            )
-            .await
-        }
-        (Err(err), _) => {
-            refused_on_file(
-                &state,
-                &ctx,
-                payment.file_id,
-                err,
-                SectionOutcome::default(),
-            )
-            .await
-        }
-    }
+    let result = billing::share_bills(&state, &ctx, None, &[], &[id], shared)
+        .await
+        .map(|changes| sharing_done(shared, changes.iter().any(|c| c.changed)));
+    let back_to = payment.invoice_id.filter(|_| form.from == "invoice");
+    after_action(&state, &ctx, payment.file_id, back_to, result).await
 }
 
 // ---- the invoice page ----------------------------------------------------------------------
@@ -829,19 +804,15 @@ async fn invoice_view(
     done: &str,
     refused: Option<(StatusCode, &str)>,
 ) -> Response {
-    let loaded = async {
-        let tx = ctx.db.read().await?;
-        let invoice = billing::member_invoice(&tx, &ctx.member, id).await?;
-        let file = billing::accessible_file(&tx, &ctx.member, invoice.file_id).await?;
-        let payments = ledger::for_file(&tx, invoice.file_id).await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>((invoice, file, payments))
-    }
+    let loaded = read_or_page(state, ctx, async |tx| {
+        let (invoice, file) = billing::member_invoice_and_file(tx, &ctx.member, id).await?;
+        let payments = ledger::for_file(tx, invoice.file_id).await?;
+        Ok((invoice, file, payments))
+    })
     .await;
     let (invoice, file, payments) = match loaded {
         Ok(loaded) => loaded,
-        Err(err) if err.status() == StatusCode::NOT_FOUND => return not_found(state),
-        Err(err) => return state.templates.error_page(err.status(), err.detail()),
+        Err(response) => return response,
     };
     let applied: Vec<PaymentRow> = payments
         .iter()
@@ -896,16 +867,6 @@ pub struct OptionsQuery {
     saved: String,
 }
 
-fn stripe_configured(state: &AppState) -> bool {
-    !state
-        .settings
-        .payments
-        .stripe
-        .secret_key
-        .expose_secret()
-        .is_empty()
-}
-
 async fn options_view(
     state: &AppState,
     ctx: &MemberCtx,
@@ -949,9 +910,8 @@ async fn options_view(
         "options",
         minijinja::context! {
             values => values,
-            providers => ProviderKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             currencies => CURRENCIES,
-            stripe_configured => stripe_configured(state),
+            stripe_configured => billing::stripe_available(state),
             notice => notice,
             error => error,
         },
@@ -989,7 +949,7 @@ async fn save_options(
     if let Err(response) = require_admin_page(&state, &ctx) {
         return response;
     }
-    let saved = crate::billing::save_billing_options(
+    let saved = billing::save_billing_options(
         &ctx,
         &form.provider,
         &form.currency,
