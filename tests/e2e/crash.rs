@@ -13,7 +13,7 @@
 //!   upload completes with 201 and is stored, and the process exits with status 0 within the
 //!   configured drain + grace period.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,10 +27,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::on_both_backends_with;
-use crate::support::firm::STRONG_PASSWORD;
-use crate::support::portal::CLIENT_PASSWORD;
-use crate::support::process::{ServerEnv, ServerProcess};
-use crate::support::{Backend, link_token, new_client, unique_slug};
+use crate::support::process::{
+    ServerEnv, ServerProcess, SilentSmtp, document_bytes, expect_json, message_ids,
+};
+use crate::support::{Backend, link_token, new_client};
 
 on_both_backends_with!(
     acknowledged_writes_survive_kill_9,
@@ -91,57 +91,20 @@ fn portal_api(
     .bearer_auth(&client.token)
 }
 
-/// Sends `request` and returns its JSON body, asserting the status.
-async fn expect_json(request: reqwest::RequestBuilder, status: u16, what: &str) -> Value {
-    let response = request.send().await.unwrap();
-    let got = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-/// Onboards a firm through the operator API, sets the administrator's password from the
-/// emailed link, signs in and opens a file.
+/// Onboards a firm through `server` (administrator signed in) and opens a file.
 async fn onboard(server: &ServerProcess, env: &ServerEnv, http: &reqwest::Client) -> Firm {
-    let slug = unique_slug();
-    let admin_email = format!("admin@{slug}.example");
-    let tenant = expect_json(
-        http.post(server.operator_url("/api/v1/platform/tenants"))
-            .bearer_auth(&server.operator_token)
-            .json(&json!({"slug": slug, "name": format!("Firm {slug}"),
-                          "admin_email": admin_email, "admin_name": "Ada Admin"})),
-        201,
-        "onboarding",
-    )
-    .await;
-    let portal = server.firm_url(&slug, "");
-    let mail = env.wait_for_mail(&admin_email, "/firm/setup/").await;
-    let token = link_token(&mail, &format!("{portal}/firm/setup/"));
-    expect_json(
-        http.post(server.firm_url(&slug, &format!("/api/v1/firm/setup/{token}")))
-            .json(&json!({"password": STRONG_PASSWORD})),
-        200,
-        "administrator setup",
-    )
-    .await;
-    let session = expect_json(
-        new_client()
-            .post(server.firm_url(&slug, "/api/v1/firm/session"))
-            .json(&json!({"email": admin_email, "password": STRONG_PASSWORD})),
-        200,
-        "administrator sign-in",
-    )
-    .await;
+    let onboarded = server.onboard(env, http, "").await;
     let mut firm = Firm {
-        slug,
-        tenant_id: Uuid::parse_str(tenant["id"].as_str().unwrap()).unwrap(),
-        admin_token: session["token"].as_str().unwrap().to_owned(),
+        slug: onboarded.slug,
+        tenant_id: onboarded.tenant_id,
+        admin_token: onboarded.session["token"].as_str().unwrap().to_owned(),
         file: Uuid::nil(),
     };
     let file = expect_json(
         firm_api(server, http, &firm, Method::POST, "/files").json(&json!({
             "number": "2026-001", "name": "Matter 2026-001", "file_type": "Litigation",
-            "status": "open", "responsible_lawyer_id": session["member"]["id"], "member_ids": []})),
+            "status": "open", "responsible_lawyer_id": onboarded.session["member"]["id"],
+            "member_ids": []})),
         201,
         "file",
     )
@@ -196,30 +159,14 @@ async fn portal_client(
         "Portal access",
     )
     .await;
-    let portal = server.firm_url(&firm.slug, "");
     let mail = env.wait_for_mail(&email, "/invitations/").await;
-    let token = link_token(&mail, &format!("{portal}/invitations/"));
-    expect_json(
-        http.post(server.firm_url(
-            &firm.slug,
-            &format!("/api/v1/portal/invitations/{token}/accept"),
-        ))
-        .json(&json!({"accept_terms": true, "password": CLIENT_PASSWORD})),
-        200,
-        "accept invitation",
-    )
-    .await;
-    let session = expect_json(
-        new_client()
-            .post(server.firm_url(&firm.slug, "/api/v1/portal/session"))
-            .json(&json!({"email": email, "password": CLIENT_PASSWORD})),
-        200,
-        "client sign-in",
-    )
-    .await;
+    let token = link_token(&mail, &server.firm_url(&firm.slug, "/invitations/"));
+    let token = server
+        .accept_invitation(http, &firm.slug, &token, &email, "")
+        .await;
     let mut client = PortalClient {
         email,
-        token: session["token"].as_str().unwrap().to_owned(),
+        token,
         card: String::new(),
         invoice: String::new(),
     };
@@ -305,23 +252,6 @@ async fn portal_client(
     .await;
     client.invoice = id;
     client
-}
-
-/// Deterministic document content for `name`: a PDF header, `len` bytes of noise, a trailer.
-fn document_bytes(name: &str, len: usize) -> Vec<u8> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut hasher);
-    let mut state = hasher.finish() | 1;
-    let mut bytes = format!("%PDF-1.7\n% {name}\n").into_bytes();
-    bytes.extend((0..len).map(|_| {
-        // xorshift64: cheap noise, so a misplaced or mis-decrypted chunk cannot match.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state.to_le_bytes()[0]
-    }));
-    bytes.extend_from_slice(b"\ntrailer << >>\n%%EOF\n");
-    bytes
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
@@ -465,53 +395,6 @@ async fn writer(load: Arc<Load>, kind: Kind, writer: usize) {
     }
 }
 
-/// A fake SMTP server that accepts connections and never says a word: the outbox worker
-/// claims a batch and hangs on it, so at the kill some emails are claimed mid-send and the
-/// rest are still queued.
-struct SilentSmtp {
-    port: u16,
-    /// Connections the outbox worker opened (each one is a send in progress).
-    connections: Arc<std::sync::atomic::AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn silent_smtp() -> SilentSmtp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = connections.clone();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::Relaxed);
-            held.push(socket);
-        }
-    });
-    SilentSmtp {
-        port,
-        connections,
-        task,
-    }
-}
-
-/// Message-ID → number of `.eml` files carrying it.
-fn message_ids(mails: &[String]) -> BTreeMap<String, usize> {
-    let mut ids = BTreeMap::new();
-    for mail in mails {
-        let id = mail
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Message-ID: <")
-                    .or_else(|| l.strip_prefix("Message-Id: <"))
-            })
-            .and_then(|rest| rest.split('@').next())
-            .unwrap_or_else(|| panic!("an email without Message-ID:\n{mail}"))
-            .to_owned();
-        *ids.entry(id).or_insert(0) += 1;
-    }
-    ids
-}
-
 async fn acknowledged_writes_survive_kill_9(backend: Backend) {
     let started = Instant::now();
     let mut env = ServerEnv::new(backend).await;
@@ -527,7 +410,7 @@ async fn acknowledged_writes_survive_kill_9(backend: Backend) {
 
     // The load runs against a server whose SMTP server never answers: nothing is delivered
     // before the kill, so every email must come out after the restart, once.
-    let smtp = silent_smtp().await;
+    let smtp = SilentSmtp::start().await;
     env.set("mail.transport", "smtp")
         .set("mail.smtp_port", smtp.port.to_string())
         .set("mail.timeout_secs", "60");
@@ -581,7 +464,7 @@ async fn acknowledged_writes_survive_kill_9(backend: Backend) {
     smtp.task.abort();
     // The worker was waiting on the SMTP server with a claimed batch: those emails were
     // mid-send at the kill, and only the expiry of their lease lets them go out again.
-    let smtp_connections = smtp.connections.load(Ordering::Relaxed);
+    let smtp_connections = smtp.connections();
     assert!(
         smtp_connections > 0,
         "the outbox worker was sending when the server was killed"

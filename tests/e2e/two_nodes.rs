@@ -22,9 +22,7 @@
 //! (PostgreSQL LISTEN/NOTIFY), not from an entry expiring.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -33,9 +31,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::firm::STRONG_PASSWORD;
-use crate::support::portal::CLIENT_PASSWORD;
-use crate::support::process::{ServerEnv, ServerProcess};
-use crate::support::{Backend, link_token, new_client, random_suffix, unique_slug};
+use crate::support::process::{
+    ServerEnv, ServerProcess, SilentSmtp, document_bytes, expect_json, message_ids,
+};
+use crate::support::{Backend, link_token, new_client, random_suffix};
 
 /// Far longer than any wait below, so that only an invalidation can refresh B's host cache.
 const HOST_CACHE_TTL_SECS: &str = "300";
@@ -80,60 +79,18 @@ struct Firm {
     token: String,
 }
 
-async fn expect_json(request: reqwest::RequestBuilder, status: u16, what: &str) -> Value {
-    let response = request.send().await.unwrap();
-    let got = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-/// Onboards a firm through A's operator API (without waiting for anything else).
-async fn onboard_registry_only(a: &ServerProcess, http: &reqwest::Client) -> (String, Uuid) {
-    let slug = unique_slug();
-    let tenant = expect_json(
-        http.post(a.operator_url("/api/v1/platform/tenants"))
-            .bearer_auth(&a.operator_token)
-            .json(&json!({"slug": slug, "name": format!("Firm {slug}"),
-                          "admin_email": format!("admin@{slug}.example"),
-                          "admin_name": "Ada Admin"})),
-        201,
-        "onboarding on A",
-    )
-    .await;
-    let id = Uuid::parse_str(tenant["id"].as_str().unwrap()).unwrap();
-    (slug, id)
-}
-
 /// Onboards a firm through A, sets the administrator's password from the emailed link (sent
 /// by whichever node's worker claimed it) and signs in on A.
 async fn onboard(nodes: &Nodes, http: &reqwest::Client) -> Firm {
-    let a = &nodes.a;
-    let (slug, _) = onboard_registry_only(a, http).await;
-    let admin_email = format!("admin@{slug}.example");
-    // Links carry the port of the node that built them (A).
-    let mail = nodes.env.wait_for_mail(&admin_email, "/firm/setup/").await;
-    let token = link_token(&mail, &a.firm_url(&slug, "/firm/setup/"));
-    expect_json(
-        http.post(a.firm_url(&slug, &format!("/api/v1/firm/setup/{token}")))
-            .json(&json!({"password": STRONG_PASSWORD})),
-        200,
-        "administrator setup on A",
-    )
-    .await;
-    let session = expect_json(
-        new_client()
-            .post(a.firm_url(&slug, "/api/v1/firm/session"))
-            .json(&json!({"email": admin_email, "password": STRONG_PASSWORD})),
-        200,
-        "administrator sign-in on A",
-    )
-    .await;
+    let onboarded = nodes.a.onboard(&nodes.env, http, " on A").await;
     Firm {
-        slug,
-        admin_email,
-        admin_id: session["member"]["id"].as_str().unwrap().to_owned(),
-        token: session["token"].as_str().unwrap().to_owned(),
+        slug: onboarded.slug,
+        admin_email: onboarded.admin_email,
+        admin_id: onboarded.session["member"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        token: onboarded.session["token"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -428,23 +385,6 @@ async fn a_session_from_a_works_on_b_and_its_sign_out_is_refused_on_b_at_once() 
 
 // ---- 4. documents -------------------------------------------------------------------------------
 
-/// Deterministic content of `len` bytes of noise for `name`, in a PDF envelope.
-fn document_bytes(name: &str, len: usize) -> Vec<u8> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut hasher);
-    let mut state = hasher.finish() | 1;
-    let mut bytes = format!("%PDF-1.7\n% {name}\n").into_bytes();
-    bytes.extend((0..len).map(|_| {
-        // xorshift64: a misplaced or mis-decrypted chunk cannot match.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state.to_le_bytes()[0]
-    }));
-    bytes.extend_from_slice(b"\ntrailer << >>\n%%EOF\n");
-    bytes
-}
-
 async fn download(request: reqwest::RequestBuilder, what: &str) -> Vec<u8> {
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -513,25 +453,9 @@ async fn documents_uploaded_through_one_node_download_through_the_other() {
     .await;
     let mail = nodes.env.wait_for_mail(&email, "/invitations/").await;
     let invitation = link_token(&mail, &a.firm_url(&firm.slug, "/invitations/"));
-    expect_json(
-        http.post(b.firm_url(
-            &firm.slug,
-            &format!("/api/v1/portal/invitations/{invitation}/accept"),
-        ))
-        .json(&json!({"accept_terms": true, "password": CLIENT_PASSWORD})),
-        200,
-        "invitation accepted on B",
-    )
-    .await;
-    let client = expect_json(
-        new_client()
-            .post(b.firm_url(&firm.slug, "/api/v1/portal/session"))
-            .json(&json!({"email": email, "password": CLIENT_PASSWORD})),
-        200,
-        "client sign-in on B",
-    )
-    .await;
-    let client_token = client["token"].as_str().unwrap().to_owned();
+    let client_token = b
+        .accept_invitation(&http, &firm.slug, &invitation, &email, " on B")
+        .await;
     let portal_api = |node: &ServerProcess, method: Method, path: &str| {
         http.request(
             method,
@@ -660,24 +584,6 @@ async fn wait_until_all_sent(env: &ServerEnv, limit: Duration) -> Duration {
     }
 }
 
-/// Message-ID (the outbox id) → how many delivered `.eml` files carry it.
-fn deliveries(mails: &[String]) -> BTreeMap<String, usize> {
-    let mut ids = BTreeMap::new();
-    for mail in mails {
-        let id = mail
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Message-ID: <")
-                    .or_else(|| l.strip_prefix("Message-Id: <"))
-            })
-            .and_then(|rest| rest.split('@').next())
-            .unwrap_or_else(|| panic!("an email without Message-ID:\n{mail}"))
-            .to_owned();
-        *ids.entry(id).or_insert(0) += 1;
-    }
-    ids
-}
-
 /// Asserts that every outbox row is `sent` and was delivered exactly once, and that nothing
 /// else was delivered. Returns the number of deliveries.
 async fn assert_each_delivered_once(env: &ServerEnv) -> usize {
@@ -693,7 +599,7 @@ async fn assert_each_delivered_once(env: &ServerEnv) -> usize {
         })
         .collect();
     let mails = env.mail_files();
-    let per_id = deliveries(&mails);
+    let per_id = message_ids(&mails);
     let twice: Vec<(&String, &usize)> = per_id.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let delivered: BTreeSet<String> = per_id.keys().cloned().collect();
@@ -739,7 +645,7 @@ async fn five_hundred_emails_are_delivered_once_by_two_workers() {
     let started = Instant::now();
     let nodes = Nodes::start().await;
     let http = new_client();
-    let (_, tenant) = onboard_registry_only(&nodes.a, &http).await;
+    let (_, tenant) = nodes.a.create_tenant(&http, " on A").await;
     let tag = format!("Bulk {}", random_suffix(8));
     let queued_at = Instant::now();
     let ids = queue_emails(&nodes.env, tenant, &tag, BULK).await;
@@ -786,33 +692,6 @@ async fn five_hundred_emails_are_delivered_once_by_two_workers() {
 
 // ---- 6. a node killed with claimed emails -------------------------------------------------------
 
-/// An SMTP server that accepts connections and never says a word: a worker sending through it
-/// claims a batch and hangs on its first email.
-struct SilentSmtp {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn silent_smtp() -> SilentSmtp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::Relaxed);
-            held.push(socket);
-        }
-    });
-    SilentSmtp {
-        port,
-        connections,
-        task,
-    }
-}
-
 /// Pending emails whose lease has not expired: `id → (claimed_by, claimed_until)`. A worker
 /// renews each email's lease right before sending it, so one batch (one `claimed_by`) holds
 /// the batch's lease on most emails and a later one on the email in hand.
@@ -848,7 +727,7 @@ async fn unclaimed(env: &ServerEnv) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_lease() {
     let started = Instant::now();
-    let smtp = silent_smtp().await;
+    let smtp = SilentSmtp::start().await;
     let mut env = shared_env().await;
     env.set("mail.lease_secs", LEASE_SECS.to_string());
     let http = new_client();
@@ -858,7 +737,7 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
     let b = env
         .start_with(&[("mail.batch_size", "10".to_owned())])
         .await;
-    let (_, tenant) = onboard_registry_only(&b, &http).await;
+    let (_, tenant) = b.create_tenant(&http, " on B").await;
     wait_until_all_sent(&env, Duration::from_secs(15)).await;
     // A sends through the silent server (long timeout: it hangs mid-send until killed); B
     // writes files into the shared mail directory.
@@ -881,7 +760,7 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
     let held = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let held = held_claims(&env).await;
-        if smtp.connections.load(Ordering::Relaxed) > 0
+        if smtp.connections() > 0
             && !held.is_empty()
             && held == previous
             && unclaimed(&env).await == 0
@@ -892,7 +771,7 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
             Instant::now() < deadline,
             "node A did not hold a claimed batch within its lease ({} SMTP connections, \
              claims {held:?})",
-            smtp.connections.load(Ordering::Relaxed)
+            smtp.connections()
         );
         previous = held;
     };
@@ -1038,7 +917,7 @@ async fn a_batch_that_outlasts_its_lease_is_not_sent_twice() {
         .set("mail.smtp_port", smtp.port.to_string());
     let (a, b) = tokio::join!(env.start(), env.start());
     let http = new_client();
-    let (_, tenant) = onboard_registry_only(&a, &http).await;
+    let (_, tenant) = a.create_tenant(&http, " on A").await;
     queue_emails(&env, tenant, "Slow", 20).await;
     let drained = wait_until_all_sent(&env, Duration::from_secs(30)).await;
     // Every row is marked sent, but the node that lost part of its batch may still be sending

@@ -7,18 +7,26 @@
 //! `portico serve` with those settings as `PORTICO_…` variables and waits for `listening on`.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
+use uuid::Uuid;
 
-use super::{Backend, postgres, random_suffix, test_master_key};
+use super::firm::STRONG_PASSWORD;
+use super::portal::CLIENT_PASSWORD;
+use super::{
+    Backend, link_token, new_client, postgres, random_suffix, test_master_key, unique_slug,
+};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -379,5 +387,179 @@ impl ServerProcess {
             "server did not stop cleanly on SIGTERM ({status:?}):\n{}",
             self.output()
         );
+    }
+}
+
+/// A firm onboarded through one node, its administrator set up from the emailed link and signed
+/// in on that node.
+pub struct OnboardedFirm {
+    pub slug: String,
+    pub tenant_id: Uuid,
+    pub admin_email: String,
+    /// The administrator's sign-in answer (`token`, `member`, …).
+    pub session: Value,
+}
+
+impl ServerProcess {
+    /// Onboards a firm with a fresh slug through this node's operator API, without waiting for
+    /// anything else. `on` ends the assertion messages (`" on A"`), naming the node.
+    pub async fn create_tenant(&self, http: &reqwest::Client, on: &str) -> (String, Uuid) {
+        let slug = unique_slug();
+        let tenant = expect_json(
+            http.post(self.operator_url("/api/v1/platform/tenants"))
+                .bearer_auth(&self.operator_token)
+                .json(&json!({"slug": slug, "name": format!("Firm {slug}"),
+                              "admin_email": format!("admin@{slug}.example"),
+                              "admin_name": "Ada Admin"})),
+            201,
+            &format!("onboarding{on}"),
+        )
+        .await;
+        let id = Uuid::parse_str(tenant["id"].as_str().expect("tenant id")).expect("a UUID");
+        (slug, id)
+    }
+
+    /// Onboards a firm through this node, sets the administrator's password from the emailed
+    /// link (sent by whichever node's worker claimed it; links carry this node's port) and signs
+    /// in on this node.
+    pub async fn onboard(
+        &self,
+        env: &ServerEnv,
+        http: &reqwest::Client,
+        on: &str,
+    ) -> OnboardedFirm {
+        let (slug, tenant_id) = self.create_tenant(http, on).await;
+        let admin_email = format!("admin@{slug}.example");
+        let mail = env.wait_for_mail(&admin_email, "/firm/setup/").await;
+        let token = link_token(&mail, &self.firm_url(&slug, "/firm/setup/"));
+        expect_json(
+            http.post(self.firm_url(&slug, &format!("/api/v1/firm/setup/{token}")))
+                .json(&json!({"password": STRONG_PASSWORD})),
+            200,
+            &format!("administrator setup{on}"),
+        )
+        .await;
+        let session = expect_json(
+            new_client()
+                .post(self.firm_url(&slug, "/api/v1/firm/session"))
+                .json(&json!({"email": admin_email, "password": STRONG_PASSWORD})),
+            200,
+            &format!("administrator sign-in{on}"),
+        )
+        .await;
+        OnboardedFirm {
+            slug,
+            tenant_id,
+            admin_email,
+            session,
+        }
+    }
+
+    /// Accepts the Portal invitation `token` on this node and signs its client in there;
+    /// returns the client's bearer token. `on` as for [`ServerProcess::create_tenant`].
+    pub async fn accept_invitation(
+        &self,
+        http: &reqwest::Client,
+        slug: &str,
+        token: &str,
+        email: &str,
+        on: &str,
+    ) -> String {
+        expect_json(
+            http.post(self.firm_url(slug, &format!("/api/v1/portal/invitations/{token}/accept")))
+                .json(&json!({"accept_terms": true, "password": CLIENT_PASSWORD})),
+            200,
+            &format!("invitation accepted{on}"),
+        )
+        .await;
+        let session = expect_json(
+            new_client()
+                .post(self.firm_url(slug, "/api/v1/portal/session"))
+                .json(&json!({"email": email, "password": CLIENT_PASSWORD})),
+            200,
+            &format!("client sign-in{on}"),
+        )
+        .await;
+        session["token"].as_str().expect("client token").to_owned()
+    }
+}
+
+/// Sends `request` and returns its JSON body (`Null` if it has none), asserting the status.
+pub async fn expect_json(request: reqwest::RequestBuilder, status: u16, what: &str) -> Value {
+    let response = request.send().await.expect("request");
+    let got = response.status();
+    let body = response.text().await.expect("response body");
+    assert_eq!(got, status, "{what}: {body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// Deterministic document content for `name`: a PDF header, `len` bytes of noise, a trailer.
+pub fn document_bytes(name: &str, len: usize) -> Vec<u8> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    let mut state = hasher.finish() | 1;
+    let mut bytes = format!("%PDF-1.7\n% {name}\n").into_bytes();
+    bytes.extend((0..len).map(|_| {
+        // xorshift64: cheap noise, so a misplaced or mis-decrypted chunk cannot match.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state.to_le_bytes()[0]
+    }));
+    bytes.extend_from_slice(b"\ntrailer << >>\n%%EOF\n");
+    bytes
+}
+
+/// Message-ID (the outbox id) → how many of `mails` carry it.
+pub fn message_ids(mails: &[String]) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for mail in mails {
+        let id = mail
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Message-ID: <")
+                    .or_else(|| l.strip_prefix("Message-Id: <"))
+            })
+            .and_then(|rest| rest.split('@').next())
+            .unwrap_or_else(|| panic!("an email without Message-ID:\n{mail}"))
+            .to_owned();
+        *ids.entry(id).or_insert(0) += 1;
+    }
+    ids
+}
+
+/// An SMTP server that accepts connections and never says a word: a worker sending through it
+/// claims a batch and hangs on its first email. Aborting `task` closes the held connections.
+pub struct SilentSmtp {
+    pub port: u16,
+    connections: Arc<AtomicUsize>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentSmtp {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("silent SMTP binds");
+        let port = listener.local_addr().expect("silent SMTP address").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                held.push(socket);
+            }
+        });
+        Self {
+            port,
+            connections,
+            task,
+        }
+    }
+
+    /// Connections the outbox workers opened (each one a send in progress).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 }
