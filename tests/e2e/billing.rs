@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::firm::FirmSession;
 use crate::support::portal::{CLIENT_PASSWORD, ClientSession};
-use crate::support::{TestApp, expect_problem};
+use crate::support::{TestApp, expect_problem, fetch_json};
 
 on_both_backends!(
     invoices_go_from_draft_to_paid_with_offline_payments,
@@ -102,14 +102,7 @@ async fn mock_token(app: &TestApp, slug: &str, card: &str) -> String {
 
 /// Adds a card through the two-step setup; returns the saved method.
 async fn add_card(app: &TestApp, client: &ClientSession, card: &str) -> Value {
-    let setup: Value = app
-        .portal_api(client, Method::POST, "/payment-methods/setup")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let setup = fetch_json(app.portal_api(client, Method::POST, "/payment-methods/setup")).await;
     assert_eq!(setup["provider"], "mock");
     let token = mock_token(app, &client.slug, card).await;
     let response = app
@@ -157,15 +150,69 @@ async fn billing(app: &TestApp, client: &ClientSession, view: &str) -> Value {
 }
 
 async fn firm_invoice(app: &TestApp, s: &FirmSession, invoice: &Value) -> Value {
+    fetch_json(app.firm_api(
+        s,
+        Method::GET,
+        &format!("/invoices/{}", invoice["id"].as_str().unwrap()),
+    ))
+    .await
+}
+
+/// Each body, sent with a fresh `request()`, is refused with a 422 whose detail mentions the
+/// needle beside it.
+async fn expect_refusals<const N: usize>(
+    cases: [(Value, &str); N],
+    request: impl Fn() -> reqwest::RequestBuilder,
+) {
+    for (body, needle) in cases {
+        let detail = expect_problem(request().json(&body).send().await.unwrap(), 422).await;
+        assert!(detail.contains(needle), "{detail} should mention {needle}");
+    }
+}
+
+/// Records an offline payment on `file`.
+async fn record_payment(
+    app: &TestApp,
+    s: &FirmSession,
+    file: uuid::Uuid,
+    body: Value,
+) -> reqwest::Response {
+    app.firm_api(s, Method::POST, &format!("/files/{file}/payments"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn share_payment(
+    app: &TestApp,
+    s: &FirmSession,
+    payment: &Value,
+    shared: bool,
+) -> reqwest::Response {
     app.firm_api(
         s,
+        Method::PUT,
+        &format!("/payments/{}/portal", payment["id"].as_str().unwrap()),
+    )
+    .json(&json!({"shared": shared}))
+    .send()
+    .await
+    .unwrap()
+}
+
+/// The client's view of `invoice`.
+async fn portal_invoice(
+    app: &TestApp,
+    client: &ClientSession,
+    invoice: &Value,
+) -> reqwest::Response {
+    app.portal_api(
+        client,
         Method::GET,
         &format!("/invoices/{}", invoice["id"].as_str().unwrap()),
     )
     .send()
-    .await
-    .unwrap()
-    .json()
     .await
     .unwrap()
 }
@@ -177,7 +224,7 @@ async fn count(app: &TestApp, sql: &str, tenant: uuid::Uuid) -> i64 {
 async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
     let (admin, _client, _contact, file) = app.firm_with_client().await;
     // Bad drafts are refused with the reason, and nothing is written.
-    for (body, needle) in [
+    let bad_drafts = [
         (json!({"lines": []}), "at least one line"),
         (
             json!({"lines": [{"description": "x", "amount": 0}]}),
@@ -199,18 +246,11 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
             json!({"due_date": "31/12/2026", "lines": [{"description": "fee", "amount": 100}]}),
             "due_date",
         ),
-    ] {
-        let detail = expect_problem(
-            app.firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
-        assert!(detail.contains(needle), "{detail} should mention {needle}");
-    }
+    ];
+    expect_refusals(bad_drafts, || {
+        app.firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
+    })
+    .await;
     assert_eq!(
         count(
             &app,
@@ -246,11 +286,13 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
 
     // Payments need a finalized invoice.
     let detail = expect_problem(
-        app.firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-            .json(&json!({"amount": 100, "invoice_id": first["id"], "method": "check"}))
-            .send()
-            .await
-            .unwrap(),
+        record_payment(
+            &app,
+            &admin,
+            file,
+            json!({"amount": 100, "invoice_id": first["id"], "method": "check"}),
+        )
+        .await,
         409,
     )
     .await;
@@ -270,12 +312,9 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
     )
     .await;
 
-    let paid = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-        .json(&json!({"amount": 20_000, "invoice_id": first["id"], "method": "check", "reference": "Cheque 1042", "received_on": "2026-11-20"}))
-        .send()
-        .await
-        .unwrap();
+    let cheque = json!({"amount": 20_000, "invoice_id": first["id"], "method": "check",
+                        "reference": "Cheque 1042", "received_on": "2026-11-20"});
+    let paid = record_payment(&app, &admin, file, cheque).await;
     assert_eq!(paid.status(), 201);
     let paid: Value = paid.json().await.unwrap();
     assert_eq!(paid["source"], "offline");
@@ -286,11 +325,13 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
 
     // Overpayment is refused and nothing is recorded.
     let detail = expect_problem(
-        app.firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-            .json(&json!({"amount": 100_001, "invoice_id": first["id"], "method": "cash"}))
-            .send()
-            .await
-            .unwrap(),
+        record_payment(
+            &app,
+            &admin,
+            file,
+            json!({"amount": 100_001, "invoice_id": first["id"], "method": "cash"}),
+        )
+        .await,
         422,
     )
     .await;
@@ -298,25 +339,18 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
         detail.contains("overpayment") && detail.contains("$1,000.00"),
         "{detail}"
     );
-    for (body, needle) in [
+    let bad_payments = [
         (json!({"amount": -5, "method": "cash"}), "amount"),
         (json!({"amount": 5, "method": "bitcoin"}), "method"),
         (
             json!({"amount": 5, "method": "cash", "invoice_id": uuid::Uuid::now_v7()}),
             "invoice_id",
         ),
-    ] {
-        let detail = expect_problem(
-            app.firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
-        assert!(detail.contains(needle), "{detail}");
-    }
+    ];
+    expect_refusals(bad_payments, || {
+        app.firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
+    })
+    .await;
     assert_eq!(
         count(
             &app,
@@ -327,12 +361,13 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
         1
     );
 
-    let rest = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-        .json(&json!({"amount": 100_000, "invoice_id": first["id"], "method": "bank_transfer"}))
-        .send()
-        .await
-        .unwrap();
+    let rest = record_payment(
+        &app,
+        &admin,
+        file,
+        json!({"amount": 100_000, "invoice_id": first["id"], "method": "bank_transfer"}),
+    )
+    .await;
     assert_eq!(rest.status(), 201);
     let now = firm_invoice(&app, &admin, &first).await;
     assert_eq!(now["status"], "paid");
@@ -352,28 +387,16 @@ async fn invoices_go_from_draft_to_paid_with_offline_payments(app: TestApp) {
     )
     .await;
     let second = finalize(&app, &admin, &second).await;
-    let voided: Value = app
-        .firm_api(
-            &admin,
-            Method::POST,
-            &format!("/invoices/{}/void", second["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let voided = fetch_json(app.firm_api(
+        &admin,
+        Method::POST,
+        &format!("/invoices/{}/void", second["id"].as_str().unwrap()),
+    ))
+    .await;
     assert_eq!(voided["status"], "void");
 
-    let listing: Value = app
-        .firm_api(&admin, Method::GET, &format!("/files/{file}/billing"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing =
+        fetch_json(app.firm_api(&admin, Method::GET, &format!("/files/{file}/billing"))).await;
     assert_eq!(listing["invoices"].as_array().unwrap().len(), 2);
     assert_eq!(listing["payments"].as_array().unwrap().len(), 2);
     let audit = count(
@@ -423,44 +446,32 @@ async fn sharing_bills_refuses_drafts_all_or_nothing(app: TestApp) {
             .is_empty()
     );
 
-    let payment: Value = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-        .json(&json!({"amount": 2_000, "invoice_id": ready["id"], "method": "cash"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let done: Value = app
-        .firm_api(
+    let payment: Value = record_payment(
+        &app,
+        &admin,
+        file,
+        json!({"amount": 2_000, "invoice_id": ready["id"], "method": "cash"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = fetch_json(
+        app.firm_api(
             &admin,
             Method::POST,
             &format!("/files/{file}/billing/portal"),
         )
         .json(
             &json!({"invoice_ids": [ready["id"]], "payment_ids": [payment["id"]], "shared": true}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(done["changed"], 2);
     let all = billing(&app, &client, "all").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     // Removing from the Portal, one at a time.
-    let response = app
-        .firm_api(
-            &admin,
-            Method::PUT,
-            &format!("/payments/{}/portal", payment["id"].as_str().unwrap()),
-        )
-        .json(&json!({"shared": false}))
-        .send()
-        .await
-        .unwrap();
+    let response = share_payment(&app, &admin, &payment, false).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         billing(&app, &client, "all").await["items"]
@@ -490,14 +501,7 @@ async fn sharing_bills_refuses_drafts_all_or_nothing(app: TestApp) {
 
     // A firm that stops sharing bills (Options > Client Portal) hides them from clients and
     // refuses to show more.
-    let mut options: Value = app
-        .firm_api(&admin, Method::GET, "/options/client-portal")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut options = fetch_json(app.firm_api(&admin, Method::GET, "/options/client-portal")).await;
     let kinds: Vec<Value> = options["shareable_kinds"]
         .as_array()
         .unwrap()
@@ -519,18 +523,7 @@ async fn sharing_bills_refuses_drafts_all_or_nothing(app: TestApp) {
             .unwrap()
             .is_empty()
     );
-    expect_problem(
-        app.portal_api(
-            &client,
-            Method::GET,
-            &format!("/invoices/{}", ready["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap(),
-        404,
-    )
-    .await;
+    expect_problem(portal_invoice(&app, &client, &ready).await, 404).await;
     let detail = expect_problem(share_invoice(&app, &admin, &ready, true).await, 403).await;
     assert!(detail.contains("does not share bills"));
 }
@@ -558,25 +551,19 @@ async fn clients_see_only_shared_bills_and_the_paid_stamp_counts_shared_payments
     );
 
     // An offline payment covers the invoice but is not shared: the client still sees it due.
-    let payment: Value = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/payments"))
-        .json(&json!({"amount": 30_000, "invoice_id": invoice["id"], "method": "check"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment: Value = record_payment(
+        &app,
+        &admin,
+        file,
+        json!({"amount": 30_000, "invoice_id": invoice["id"], "method": "check"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(firm_invoice(&app, &admin, &invoice).await["status"], "paid");
-    let detail: Value = app
-        .portal_api(
-            &client,
-            Method::GET,
-            &format!("/invoices/{}", invoice["id"].as_str().unwrap()),
-        )
-        .send()
+    let detail: Value = portal_invoice(&app, &client, &invoice)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -587,26 +574,10 @@ async fn clients_see_only_shared_bills_and_the_paid_stamp_counts_shared_payments
     assert_eq!(detail["due"]["amount"], 30_000);
     assert!(detail["payments"].as_array().unwrap().is_empty());
 
-    let response = app
-        .firm_api(
-            &admin,
-            Method::PUT,
-            &format!("/payments/{}/portal", payment["id"].as_str().unwrap()),
-        )
-        .json(&json!({"shared": true}))
-        .send()
-        .await
-        .unwrap();
+    let response = share_payment(&app, &admin, &payment, true).await;
     assert_eq!(response.status(), 200);
-    let detail: Value = app
-        .portal_api(
-            &client,
-            Method::GET,
-            &format!("/invoices/{}", invoice["id"].as_str().unwrap()),
-        )
-        .send()
+    let detail: Value = portal_invoice(&app, &client, &invoice)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -721,15 +692,8 @@ async fn pay_now_partial_then_the_rest_with_receipts(app: TestApp) {
     assert_eq!(rest["status"], "succeeded");
     assert_eq!(rest["amount"]["amount"], 30_000);
     assert_eq!(firm_invoice(&app, &admin, &invoice).await["status"], "paid");
-    let detail: Value = app
-        .portal_api(
-            &client,
-            Method::GET,
-            &format!("/invoices/{}", invoice["id"].as_str().unwrap()),
-        )
-        .send()
+    let detail: Value = portal_invoice(&app, &client, &invoice)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -753,16 +717,9 @@ async fn pay_now_partial_then_the_rest_with_receipts(app: TestApp) {
     .await;
     assert_eq!(receipts, 2);
     let mail = app.wait_for_file_mail(&client.email).await;
-    let receipt = loop {
-        if let Some(m) = app
-            .sent_files()
-            .into_iter()
-            .find(|m| m.contains("Payment receipt"))
-        {
-            break m;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let receipt = app
+        .wait_for_sent_file("with a payment receipt", |m| m.contains("Payment receipt"))
+        .await;
     assert!(!mail.is_empty());
     assert!(
         receipt.contains(first["confirmation_number"].as_str().unwrap())
@@ -874,15 +831,12 @@ async fn declined_cards_email_the_lawyer_and_record_nothing(app: TestApp) {
     let now = firm_invoice(&app, &admin, &invoice).await;
     assert_eq!(now["status"], "finalized");
     assert_eq!(now["balance"]["amount"], 8_000);
-    let mail =
-        loop {
-            if let Some(m) = app.sent_files().into_iter().find(|m| {
-                m.contains(&format!("To: {}", admin.email)) && m.contains("payment failed")
-            }) {
-                break m;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        };
+    let to_lawyer = format!("To: {}", admin.email);
+    let mail = app
+        .wait_for_sent_file("to the lawyer about the failed payment", |m| {
+            m.contains(&to_lawyer) && m.contains("payment failed")
+        })
+        .await;
     assert!(mail.contains(body["transaction_id"].as_str().unwrap()));
     assert!(mail.contains(invoice["number"].as_str().unwrap()));
 
@@ -955,40 +909,17 @@ async fn payment_methods_are_edited_defaulted_and_removed(app: TestApp) {
     assert_eq!(edited["exp_year"], 2033);
     assert_eq!(edited["billing_address"]["city"], "Springfield");
     assert_eq!(edited["last4"], "4444", "the number does not change");
-    for (body, needle) in [
+    let bad_edits = [
         (json!({"exp_month": 13}), "exp_month"),
         (json!({"exp_month": 1, "exp_year": 2020}), "expired"),
         (json!({"email": "not-an-email"}), "email"),
         (json!({"holder_name": ""}), "holder_name"),
-    ] {
-        let detail = expect_problem(
-            app.portal_api(&client, Method::PATCH, &path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
-        assert!(detail.contains(needle), "{detail}");
-    }
-    let defaulted: Value = app
-        .portal_api(&client, Method::POST, &format!("{path}/default"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    ];
+    expect_refusals(bad_edits, || app.portal_api(&client, Method::PATCH, &path)).await;
+    let defaulted =
+        fetch_json(app.portal_api(&client, Method::POST, &format!("{path}/default"))).await;
     assert!(defaulted["is_default"].as_bool().unwrap());
-    let list: Value = app
-        .portal_api(&client, Method::GET, "/payment-methods")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = fetch_json(app.portal_api(&client, Method::GET, "/payment-methods")).await;
     let defaults: Vec<bool> = list
         .as_array()
         .unwrap()
@@ -1007,14 +938,7 @@ async fn payment_methods_are_edited_defaulted_and_removed(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(removed.status(), 204);
-    let list: Value = app
-        .portal_api(&client, Method::GET, "/payment-methods")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = fetch_json(app.portal_api(&client, Method::GET, "/payment-methods")).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], first["id"]);
     assert!(
@@ -1030,34 +954,8 @@ async fn payment_methods_are_edited_defaulted_and_removed(app: TestApp) {
     .await;
     assert!(detail.contains("payment_method_id"));
     // Another client of the same firm cannot see or touch these methods.
-    let other_email = format!("other@{}.example", admin.slug);
-    let other_contact = app.contact(&admin, "Olive Other", &[&other_email]).await;
-    let other_file = app.file(&admin, "2026-009", admin.member_id, &[]).await;
-    app.add_client(&admin, other_file, other_contact).await;
-    assert_eq!(
-        app.allow_portal(&admin, other_contact, &other_email, &[other_file])
-            .await
-            .status(),
-        200
-    );
-    let token = app.invitation_token(&admin.slug, &other_email, 0).await;
-    assert_eq!(
-        app.accept(&admin.slug, &token, CLIENT_PASSWORD)
-            .await
-            .status(),
-        200
-    );
-    let other = app
-        .client_sign_in(&admin.slug, &other_email, CLIENT_PASSWORD)
-        .await;
-    let list: Value = app
-        .portal_api(&other, Method::GET, "/payment-methods")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (other, _, _) = app.second_client(&admin).await;
+    let list = fetch_json(app.portal_api(&other, Method::GET, "/payment-methods")).await;
     assert!(list.as_array().unwrap().is_empty());
     expect_problem(
         app.portal_api(&other, Method::PATCH, &path)
@@ -1205,60 +1103,32 @@ async fn webhooks_are_verified_recorded_once_and_never_revert(app: TestApp) {
 
 async fn billing_options_choose_the_provider(app: TestApp) {
     let admin = app.firm_with_admin().await;
-    let options: Value = app
-        .firm_api(&admin, Method::GET, "/options/billing")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options = fetch_json(app.firm_api(&admin, Method::GET, "/options/billing")).await;
     assert_eq!(options["provider"], "mock");
     assert_eq!(options["currency"], "USD");
     assert!(!options["stripe_available"].as_bool().unwrap());
-    for (body, status, needle) in [
+    let bad_options = [
         (
             json!({"provider": "stripe", "currency": "USD"}),
-            422,
             "stripe_account_id",
         ),
         (
             json!({"provider": "stripe", "currency": "USD", "stripe_account_id": "cus_123"}),
-            422,
             "acct_",
         ),
-        (
-            json!({"provider": "paypal", "currency": "USD"}),
-            422,
-            "provider",
-        ),
-        (
-            json!({"provider": "mock", "currency": "JPY"}),
-            422,
-            "currency",
-        ),
-    ] {
-        let detail = expect_problem(
-            app.firm_api(&admin, Method::PUT, "/options/billing")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            status,
-        )
-        .await;
-        assert!(detail.contains(needle), "{detail}");
-    }
+        (json!({"provider": "paypal", "currency": "USD"}), "provider"),
+        (json!({"provider": "mock", "currency": "JPY"}), "currency"),
+    ];
+    expect_refusals(bad_options, || {
+        app.firm_api(&admin, Method::PUT, "/options/billing")
+    })
+    .await;
     let account = format!("acct_{}", admin.slug);
-    let saved: Value = app
-        .firm_api(&admin, Method::PUT, "/options/billing")
-        .json(&json!({"provider": "stripe", "currency": "cad", "stripe_account_id": account}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let saved = fetch_json(
+        app.firm_api(&admin, Method::PUT, "/options/billing")
+            .json(&json!({"provider": "stripe", "currency": "cad", "stripe_account_id": account})),
+    )
+    .await;
     assert_eq!(saved["provider"], "stripe");
     assert_eq!(saved["currency"], "CAD");
     // One connected account belongs to one firm.
@@ -1340,18 +1210,7 @@ async fn bills_stay_inside_their_firm_and_client(app: TestApp) {
     )
     .await;
     // The client's own draft is invisible.
-    expect_problem(
-        app.portal_api(
-            &client,
-            Method::GET,
-            &format!("/invoices/{}", draft["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap(),
-        404,
-    )
-    .await;
+    expect_problem(portal_invoice(&app, &client, &draft).await, 404).await;
     assert!(
         billing(&app, &other_client, "all").await["items"]
             .as_array()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends_with;
 use crate::support::fake_stripe::FakeStripe;
 use crate::support::portal::ClientSession;
-use crate::support::{Backend, TestApp, expect_problem};
+use crate::support::{Backend, TestApp, expect_problem, fetch_json};
 
 const WEBHOOK_SECRET: &str = "whsec_test_portico_stripe";
 
@@ -37,14 +37,7 @@ async fn add_stripe_method(
     client: &ClientSession,
     test_method: &str,
 ) -> Value {
-    let setup: Value = app
-        .portal_api(client, Method::POST, "/payment-methods/setup")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let setup = fetch_json(app.portal_api(client, Method::POST, "/payment-methods/setup")).await;
     assert_eq!(setup["provider"], "stripe");
     assert!(
         setup["client_secret"]
@@ -110,15 +103,11 @@ async fn stripe_payments_on_the_connected_account(backend: Backend) {
     let saved: Value = saved.json().await.unwrap();
     assert!(saved["stripe_available"].as_bool().unwrap());
 
-    let invoice: Value = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
-        .json(&json!({"lines": [{"description": "Retainer", "amount": 90_000}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invoice = fetch_json(
+        app.firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
+            .json(&json!({"lines": [{"description": "Retainer", "amount": 90_000}]})),
+    )
+    .await;
     let id = invoice["id"].as_str().unwrap().to_owned();
     app.firm_api(&admin, Method::POST, &format!("/invoices/{id}/finalize"))
         .send()
@@ -266,14 +255,7 @@ async fn stripe_payments_on_the_connected_account(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(replay["status"], "succeeded");
-    let firm_view: Value = app
-        .firm_api(&admin, Method::GET, &format!("/invoices/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let firm_view = fetch_json(app.firm_api(&admin, Method::GET, &format!("/invoices/{id}"))).await;
     assert_eq!(
         firm_view["balance"]["amount"],
         90_000 - 25_000 - 5_000 - 7_000

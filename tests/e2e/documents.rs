@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::on_both_backends;
 use crate::support::firm::FirmSession;
-use crate::support::portal::{CLIENT_PASSWORD, ClientSession};
+use crate::support::portal::ClientSession;
 use crate::support::{TestApp, expect_problem};
 
 on_both_backends!(
@@ -248,31 +248,6 @@ async fn audit_count(app: &TestApp, tenant: Uuid, action: &str) -> i64 {
         vec![tenant.into(), action.into()],
     )
     .await
-}
-
-/// A second client of the same firm, on a file of their own, signed in.
-async fn second_client(app: &TestApp, admin: &FirmSession) -> (ClientSession, Uuid, Uuid) {
-    let email = format!("other@{}.example", admin.slug);
-    let contact = app.contact(admin, "Olive Other", &[&email]).await;
-    let file = app.file(admin, "2026-002", admin.member_id, &[]).await;
-    app.add_client(admin, file, contact).await;
-    assert_eq!(
-        app.allow_portal(admin, contact, &email, &[file])
-            .await
-            .status(),
-        200
-    );
-    let token = app.invitation_token(&admin.slug, &email, 0).await;
-    assert_eq!(
-        app.accept(&admin.slug, &token, CLIENT_PASSWORD)
-            .await
-            .status(),
-        200
-    );
-    let client = app
-        .client_sign_in(&admin.slug, &email, CLIENT_PASSWORD)
-        .await;
-    (client, contact, file)
 }
 
 /// A multipart body with the parts in the given order: `(name, filename, content)`.
@@ -938,7 +913,7 @@ async fn not_found_body(response: reqwest::Response) -> Vec<u8> {
 /// without access to the file get 404; anonymous callers 401.
 async fn who_sees_which_document(app: TestApp) {
     let (admin, client, _, file) = app.firm_with_client().await;
-    let (other_client, _, other_file) = second_client(&app, &admin).await;
+    let (other_client, _, other_file) = app.second_client(&admin).await;
     let (_, foreign_client, _, _) = app.firm_with_client().await;
     let outsider = app.member(&admin, "Nora Noaccess", false, true).await;
 

@@ -11,10 +11,10 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::on_both_backends;
-use crate::support::{TestApp, new_client};
+use crate::support::{TestApp, fetch_json, new_client};
 
 on_both_backends!(every_route_carries_the_security_headers);
 
@@ -52,6 +52,17 @@ fn check_headers(what: &str, response: &Response) {
             "{what}: Cache-Control is {cache:?}"
         );
     }
+}
+
+/// The session cookie a sign-in answer sets.
+fn session_cookie(response: &Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.contains("portico_session"))
+        .expect("a session cookie")
 }
 
 /// Every `.at("path", get(…))` in the web crate's sources.
@@ -92,15 +103,11 @@ fn html_get_routes() -> BTreeSet<String> {
 
 async fn every_route_carries_the_security_headers(app: TestApp) {
     let (admin, client, contact, file) = app.firm_with_client().await;
-    let invoice: Value = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
-        .json(&json!({"lines": [{"description": "Advice", "amount": 5000}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invoice = fetch_json(
+        app.firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
+            .json(&json!({"lines": [{"description": "Advice", "amount": 5000}]})),
+    )
+    .await;
     let invoice_id = invoice["id"].as_str().unwrap().to_owned();
 
     // Cookies of a sign-in: host-only, HttpOnly, SameSite=Lax (Secure and __Host- under https:
@@ -112,13 +119,7 @@ async fn every_route_carries_the_security_headers(app: TestApp) {
         .await
         .unwrap();
     check_headers("POST /api/v1/firm/session", &response);
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.contains("portico_session"))
-        .expect("a session cookie");
+    let cookie = session_cookie(&response);
     let lower = cookie.to_lowercase();
     assert!(
         lower.contains("httponly") && lower.contains("samesite=lax") && lower.contains("path=/"),
@@ -127,15 +128,7 @@ async fn every_route_carries_the_security_headers(app: TestApp) {
     assert!(!lower.contains("domain="), "host-only: {cookie}");
 
     // Every JSON operation, for the principal it belongs to, with real and made-up ids.
-    let spec: Value = app
-        .http
-        .get(app.operator_url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = fetch_json(app.http.get(app.operator_url("/api/openapi.json"))).await;
     let ids = [
         ("/firm/files/{id}", file.to_string()),
         ("/firm/contacts/{id}", contact.to_string()),
@@ -264,13 +257,7 @@ async fn every_route_carries_the_security_headers(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.contains("portico_session"))
-        .expect("a session cookie");
+    let cookie = session_cookie(&response);
     assert!(
         cookie.starts_with("__Host-portico_session=") && cookie.to_lowercase().contains("secure"),
         "{cookie}"

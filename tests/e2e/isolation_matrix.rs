@@ -40,7 +40,7 @@ use crate::on_both_backends;
 use crate::support::db_snapshot::DbSnapshot;
 use crate::support::firm::{FirmSession, STRONG_PASSWORD};
 use crate::support::portal::{CLIENT_PASSWORD, ClientSession};
-use crate::support::{TestApp, link_token, new_client, unique_slug};
+use crate::support::{TestApp, fetch_json, link_token, new_client, unique_slug};
 
 on_both_backends!(foreign_ids_answer_like_ids_that_never_existed);
 
@@ -692,17 +692,13 @@ fn id_of(value: &Value) -> String {
 
 /// The token of the (single) email to `to` that holds a link starting with `prefix`.
 async fn mail_token(app: &TestApp, to: &str, prefix: &str) -> String {
-    for _ in 0..200 {
-        if let Some(mail) = app
-            .sent_files()
-            .into_iter()
-            .find(|m| m.contains(&format!("To: {to}")) && m.contains(prefix))
-        {
-            return link_token(&mail, prefix);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no email to {to} with a link {prefix}");
+    let to_line = format!("To: {to}");
+    let mail = app
+        .wait_for_sent_file(&format!("to {to} with a link {prefix}"), |m| {
+            m.contains(&to_line) && m.contains(prefix)
+        })
+        .await;
+    link_token(&mail, prefix)
 }
 
 async fn begin_setup(app: &TestApp, client: &ClientSession) -> String {
@@ -1775,15 +1771,7 @@ fn body_replays_for<'a>(probe: &BodyProbe, a: &'a Seeded, b: &'a Seeded) -> Vec<
 }
 
 async fn foreign_ids_answer_like_ids_that_never_existed(app: TestApp) {
-    let doc: Value = app
-        .http
-        .get(app.operator_url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = fetch_json(app.http.get(app.operator_url("/api/openapi.json"))).await;
     assert_eq!(
         doc["servers"][0]["url"], "/api/v1",
         "paths are relative to /api/v1"

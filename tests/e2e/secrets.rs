@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::firm::STRONG_PASSWORD;
 use crate::support::portal::CLIENT_PASSWORD;
-use crate::support::{Backend, TestApp, link_token};
+use crate::support::{Backend, TestApp, fetch_json, link_token};
 
 on_both_backends!(no_password_token_or_card_number_leaks);
 
@@ -163,16 +163,9 @@ async fn no_password_token_or_card_number_leaks(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let reset_mail = loop {
-        if let Some(m) = app
-            .sent_files()
-            .into_iter()
-            .find(|m| m.contains("/firm/reset/"))
-        {
-            break m;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let reset_mail = app
+        .wait_for_sent_file("with a reset link", |m| m.contains("/firm/reset/"))
+        .await;
     let reset = link_token(
         &reset_mail,
         &format!("{}/firm/reset/", app.portal_url(&admin.slug)),
@@ -187,15 +180,11 @@ async fn no_password_token_or_card_number_leaks(app: TestApp) {
         .unwrap();
 
     // Cards: a good one pays, a declined one fails.
-    let invoice: Value = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
-        .json(&json!({"lines": [{"description": "Advice", "amount": 5000}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invoice = fetch_json(
+        app.firm_api(&admin, Method::POST, &format!("/files/{file}/invoices"))
+            .json(&json!({"lines": [{"description": "Advice", "amount": 5000}]})),
+    )
+    .await;
     let id = invoice["id"].as_str().unwrap();
     app.firm_api(&admin, Method::POST, &format!("/invoices/{id}/finalize"))
         .send()
@@ -208,35 +197,23 @@ async fn no_password_token_or_card_number_leaks(app: TestApp) {
         .unwrap();
     let cards = ["4000000000000002", "4242 4242 4242 4242"];
     for (i, card) in cards.iter().enumerate() {
-        let setup: Value = app
-            .portal_api(&client, Method::POST, "/payment-methods/setup")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token: Value = app
-            .http
-            .post(app.firm_url(&admin.slug, "/mock-psp/tokens"))
-            .json(&json!({"card_number": card, "exp_month": 11, "exp_year": 2032, "cvc": "987"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let method: Value = app
-            .portal_api(&client, Method::POST, "/payment-methods")
-            .json(
-                &json!({"setup_id": setup["setup_id"], "provider_token": token["provider_token"]}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let setup =
+            fetch_json(app.portal_api(&client, Method::POST, "/payment-methods/setup")).await;
+        let token = fetch_json(
+            app.http
+                .post(app.firm_url(&admin.slug, "/mock-psp/tokens"))
+                .json(
+                    &json!({"card_number": card, "exp_month": 11, "exp_year": 2032, "cvc": "987"}),
+                ),
+        )
+        .await;
+        let saved =
+            json!({"setup_id": setup["setup_id"], "provider_token": token["provider_token"]});
+        let method = fetch_json(
+            app.portal_api(&client, Method::POST, "/payment-methods")
+                .json(&saved),
+        )
+        .await;
         let paid = app
             .portal_api(&client, Method::POST, &format!("/invoices/{id}/payments"))
             .header("Idempotency-Key", format!("secrets-{i}"))

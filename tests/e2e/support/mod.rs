@@ -2,7 +2,9 @@
 //! SQLite file or the run's PostgreSQL database (the server connecting as the non-owner app
 //! role), with an HTTP client that resolves every host name to loopback.
 
+pub mod clients;
 pub mod db_snapshot;
+pub mod fake_stripe;
 pub mod firm;
 pub mod portal;
 pub mod postgres;
@@ -307,17 +309,21 @@ impl TestApp {
 
     /// Waits (up to 10 s) for an email to `to` in the file transport and returns it.
     pub async fn wait_for_file_mail(&self, to: &str) -> String {
+        let to_line = format!("To: {to}");
+        self.wait_for_sent_file(&format!("to {to}"), |m| m.contains(&to_line))
+            .await
+    }
+
+    /// Waits (up to 10 s) for an email in the file transport that `wanted` accepts; `what`
+    /// describes it for the failure message ("no email {what} within 10 s").
+    pub async fn wait_for_sent_file(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         for _ in 0..200 {
-            if let Some(mail) = self
-                .sent_files()
-                .into_iter()
-                .find(|m| m.contains(&format!("To: {to}")))
-            {
+            if let Some(mail) = self.sent_files().into_iter().find(|m| wanted(m)) {
                 return mail;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no email to {to} within 10 s");
+        panic!("no email {what} within 10 s");
     }
 
     pub fn trigger_shutdown(&mut self) {
@@ -362,6 +368,17 @@ pub fn new_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// Sends `request` and reads its body as JSON, whatever the status.
+pub async fn fetch_json(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// Asserts a response is a problem document with `status`, returning its `detail`.
 pub async fn expect_problem(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status(), status, "status");
@@ -396,4 +413,3 @@ pub fn link_token(text: &str, prefix: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
-pub mod fake_stripe;
