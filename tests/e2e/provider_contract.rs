@@ -28,16 +28,39 @@ enum TestCard {
     InsufficientFunds,
 }
 
+/// What every fixture holds: the provider under test, the firm's account at it, the prefix of
+/// other firms' accounts and the webhook secret.
+struct Provided {
+    provider: Arc<dyn PaymentProvider>,
+    account: String,
+    other_prefix: &'static str,
+    webhook_secret: String,
+}
+
 trait ContractFixture {
-    fn provider(&self) -> Arc<dyn PaymentProvider>;
+    fn provided(&self) -> &Provided;
+
+    fn provider(&self) -> Arc<dyn PaymentProvider> {
+        self.provided().provider.clone()
+    }
 
     /// The firm's account at the provider.
-    fn account(&self) -> ProviderAccount;
+    fn account(&self) -> ProviderAccount {
+        ProviderAccount(self.provided().account.clone())
+    }
 
     /// Another firm's account, for isolation checks.
-    fn other_account(&self) -> ProviderAccount;
+    fn other_account(&self) -> ProviderAccount {
+        ProviderAccount(format!(
+            "{}{}",
+            self.provided().other_prefix,
+            random_suffix(8)
+        ))
+    }
 
-    fn webhook_secret(&self) -> String;
+    fn webhook_secret(&self) -> String {
+        self.provided().webhook_secret.clone()
+    }
 
     /// What the browser posts back after the client typed `card` into the provider's form for
     /// `setup`.
@@ -56,6 +79,24 @@ fn usd(amount: i64) -> Money {
     Money::new(amount, Currency::parse("USD").unwrap())
 }
 
+async fn new_customer(
+    provider: &dyn PaymentProvider,
+    account: &ProviderAccount,
+    name: &str,
+    email: &str,
+    reference: &str,
+) -> String {
+    let details = CustomerDetails {
+        name: name.to_owned(),
+        email: email.to_owned(),
+        reference: reference.to_owned(),
+    };
+    provider
+        .create_customer(account, &details, &key("customer"))
+        .await
+        .unwrap()
+}
+
 /// A customer with a saved card: the two-step add-a-method flow.
 async fn customer_with_card(
     fixture: &impl ContractFixture,
@@ -63,18 +104,14 @@ async fn customer_with_card(
 ) -> (String, portico_payments::provider::ProviderPaymentMethod) {
     let provider = fixture.provider();
     let account = fixture.account();
-    let customer = provider
-        .create_customer(
-            &account,
-            &CustomerDetails {
-                name: "Clara Client".to_owned(),
-                email: "clara@example.test".to_owned(),
-                reference: uuid::Uuid::new_v4().to_string(),
-            },
-            &key("customer"),
-        )
-        .await
-        .unwrap();
+    let customer = new_customer(
+        &*provider,
+        &account,
+        "Clara Client",
+        "clara@example.test",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await;
     let setup = provider
         .begin_method_setup(&account, &customer, &key("setup"))
         .await
@@ -151,18 +188,14 @@ async fn saves_updates_and_detaches_a_card(fixture: impl ContractFixture) {
 async fn a_token_the_setup_did_not_produce_is_refused(fixture: impl ContractFixture) {
     let provider = fixture.provider();
     let account = fixture.account();
-    let customer = provider
-        .create_customer(
-            &account,
-            &CustomerDetails {
-                name: "Mallory".to_owned(),
-                email: "mallory@example.test".to_owned(),
-                reference: "contact-m".to_owned(),
-            },
-            &key("customer"),
-        )
-        .await
-        .unwrap();
+    let customer = new_customer(
+        &*provider,
+        &account,
+        "Mallory",
+        "mallory@example.test",
+        "contact-m",
+    )
+    .await;
     let setup = provider
         .begin_method_setup(&account, &customer, &key("setup"))
         .await
@@ -387,40 +420,26 @@ contract!(
 
 struct StripeFixture {
     fake: FakeStripe,
-    provider: Arc<StripeProvider>,
-    account: String,
-    webhook_secret: String,
+    provided: Provided,
 }
 
 impl StripeFixture {
     async fn start() -> Self {
         let fake = FakeStripe::start().await;
         let webhook_secret = format!("whsec_{}", random_suffix(24));
-        let provider = Arc::new(StripeProvider::new(&fake.settings(&webhook_secret)));
-        StripeFixture {
-            fake,
-            provider,
+        let provided = Provided {
+            provider: Arc::new(StripeProvider::new(&fake.settings(&webhook_secret))),
             account: format!("acct_{}", random_suffix(16)),
+            other_prefix: "acct_other",
             webhook_secret,
-        }
+        };
+        StripeFixture { fake, provided }
     }
 }
 
 impl ContractFixture for StripeFixture {
-    fn provider(&self) -> Arc<dyn PaymentProvider> {
-        self.provider.clone()
-    }
-
-    fn account(&self) -> ProviderAccount {
-        ProviderAccount(self.account.clone())
-    }
-
-    fn other_account(&self) -> ProviderAccount {
-        ProviderAccount(format!("acct_other{}", random_suffix(8)))
-    }
-
-    fn webhook_secret(&self) -> String {
-        self.webhook_secret.clone()
+    fn provided(&self) -> &Provided {
+        &self.provided
     }
 
     async fn card_token(&self, setup: &SetupSession, card: TestCard) -> String {
@@ -439,7 +458,7 @@ impl ContractFixture for StripeFixture {
     }
 
     async fn charge_attempts(&self) -> usize {
-        self.fake.charges(&self.account).len()
+        self.fake.charges(&self.provided.account).len()
     }
 }
 
@@ -448,43 +467,29 @@ impl ContractFixture for StripeFixture {
 
 struct MockFixture {
     app: TestApp,
-    provider: Arc<MockProvider>,
-    account: String,
-    webhook_secret: String,
+    provided: Provided,
 }
 
 impl MockFixture {
     async fn start() -> Self {
         let app = TestApp::spawn(Backend::Sqlite).await;
         let webhook_secret = format!("whsec_{}", random_suffix(24));
-        let provider = Arc::new(MockProvider::new(
-            app.state.db.clone(),
-            webhook_secret.clone(),
-        ));
-        MockFixture {
-            app,
-            provider,
+        let provided = Provided {
+            provider: Arc::new(MockProvider::new(
+                app.state.db.clone(),
+                webhook_secret.clone(),
+            )),
             account: format!("acct_mock_{}", random_suffix(16)),
+            other_prefix: "acct_mock_other",
             webhook_secret,
-        }
+        };
+        MockFixture { app, provided }
     }
 }
 
 impl ContractFixture for MockFixture {
-    fn provider(&self) -> Arc<dyn PaymentProvider> {
-        self.provider.clone()
-    }
-
-    fn account(&self) -> ProviderAccount {
-        ProviderAccount(self.account.clone())
-    }
-
-    fn other_account(&self) -> ProviderAccount {
-        ProviderAccount(format!("acct_mock_other{}", random_suffix(8)))
-    }
-
-    fn webhook_secret(&self) -> String {
-        self.webhook_secret.clone()
+    fn provided(&self) -> &Provided {
+        &self.provided
     }
 
     async fn card_token(&self, _setup: &SetupSession, card: TestCard) -> String {
@@ -510,7 +515,7 @@ impl ContractFixture for MockFixture {
             .count(
                 "SELECT COUNT(*) AS n FROM mock_psp_object \
                  WHERE account = $1 AND kind = 'payment_intent'",
-                vec![self.account.clone().into()],
+                vec![self.provided.account.clone().into()],
             )
             .await;
         usize::try_from(n).unwrap()
@@ -724,18 +729,14 @@ async fn stripe_bank_accounts_are_translated_and_stay_pending_while_processing()
     let fixture = StripeFixture::start().await;
     let provider = fixture.provider();
     let account = fixture.account();
-    let customer = provider
-        .create_customer(
-            &account,
-            &CustomerDetails {
-                name: "Bank Client".to_owned(),
-                email: "bank@example.test".to_owned(),
-                reference: "contact-b".to_owned(),
-            },
-            &key("customer"),
-        )
-        .await
-        .unwrap();
+    let customer = new_customer(
+        &*provider,
+        &account,
+        "Bank Client",
+        "bank@example.test",
+        "contact-b",
+    )
+    .await;
     let setup = provider
         .begin_method_setup(&account, &customer, &key("setup"))
         .await
@@ -774,19 +775,8 @@ async fn stripe_setup_of_another_customer_is_refused() {
     let fixture = StripeFixture::start().await;
     let provider = fixture.provider();
     let account = fixture.account();
-    let details = |name: &str| CustomerDetails {
-        name: name.to_owned(),
-        email: format!("{}@example.test", name.to_lowercase()),
-        reference: name.to_owned(),
-    };
-    let alice = provider
-        .create_customer(&account, &details("Alice"), &key("customer"))
-        .await
-        .unwrap();
-    let bob = provider
-        .create_customer(&account, &details("Bob"), &key("customer"))
-        .await
-        .unwrap();
+    let alice = new_customer(&*provider, &account, "Alice", "alice@example.test", "Alice").await;
+    let bob = new_customer(&*provider, &account, "Bob", "bob@example.test", "Bob").await;
     let setup = provider
         .begin_method_setup(&account, &alice, &key("setup"))
         .await
@@ -822,18 +812,14 @@ async fn stripe_provider_from_the_application_configuration() {
         .payments
         .get(portico_payments::ProviderKind::Stripe);
     let account = ProviderAccount("acct_fromconfig".to_owned());
-    let customer = provider
-        .create_customer(
-            &account,
-            &CustomerDetails {
-                name: "Configured".to_owned(),
-                email: "configured@example.test".to_owned(),
-                reference: "contact-c".to_owned(),
-            },
-            &key("customer"),
-        )
-        .await
-        .unwrap();
+    let customer = new_customer(
+        &*provider,
+        &account,
+        "Configured",
+        "configured@example.test",
+        "contact-c",
+    )
+    .await;
     assert!(fake.customer("acct_fromconfig", &customer).is_some());
     let payload = br#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded"}"#;
     let now = chrono::Utc::now().timestamp();

@@ -106,6 +106,11 @@ struct State {
 }
 
 impl State {
+    /// A connected account's objects (created empty on first use, as any `acct_` is valid).
+    fn account(&mut self, id: &str) -> &mut Account {
+        self.accounts.entry(id.to_owned()).or_default()
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!(
@@ -572,28 +577,30 @@ fn route(
     match (method, segments.as_slice()) {
         ("POST", ["customers"]) => create_customer(state, account, form),
         ("GET", ["customers", id]) => {
-            let account = state.accounts.entry(account.to_owned()).or_default();
-            found(account.customers.get(*id), "customer", id)
+            found(state.account(account).customers.get(*id), "customer", id)
         }
         ("POST", ["customers", id]) => update_customer(state, account, id, form),
         ("POST", ["setup_intents"]) => create_setup_intent(state, account, form),
-        ("GET", ["setup_intents", id]) => {
-            let account = state.accounts.entry(account.to_owned()).or_default();
-            found(account.setup_intents.get(*id), "setup_intent", id)
-        }
-        ("GET", ["payment_methods", id]) => {
-            let account = state.accounts.entry(account.to_owned()).or_default();
-            found(account.payment_methods.get(*id), "PaymentMethod", id)
-        }
+        ("GET", ["setup_intents", id]) => found(
+            state.account(account).setup_intents.get(*id),
+            "setup_intent",
+            id,
+        ),
+        ("GET", ["payment_methods", id]) => found(
+            state.account(account).payment_methods.get(*id),
+            "PaymentMethod",
+            id,
+        ),
         ("POST", ["payment_methods", id]) => update_payment_method(state, account, id, form),
         ("POST", ["payment_methods", id, "detach"]) => {
             detach_payment_method(state, account, id, form)
         }
         ("POST", ["payment_intents"]) => create_payment_intent(state, account, form),
-        ("GET", ["payment_intents", id]) => {
-            let account = state.accounts.entry(account.to_owned()).or_default();
-            found(account.payment_intents.get(*id), "payment_intent", id)
-        }
+        ("GET", ["payment_intents", id]) => found(
+            state.account(account).payment_intents.get(*id),
+            "payment_intent",
+            id,
+        ),
         _ => Err(Failure::new(
             404,
             "invalid_request_error",
@@ -690,7 +697,7 @@ fn create_customer(state: &mut State, account: &str, form: &[(String, String)]) 
         }
     }
     customer["metadata"] = Value::Object(hash(form, "metadata"));
-    let account = state.accounts.entry(account.to_owned()).or_default();
+    let account = state.account(account);
     account.customers.insert(id, customer.clone());
     Ok((200, customer))
 }
@@ -712,7 +719,7 @@ fn update_customer(
             "invoice_settings",
         ],
     )?;
-    let account = state.accounts.entry(account.to_owned()).or_default();
+    let account = state.account(account);
     if !account.customers.contains_key(id) {
         return Err(Failure::missing("customer", id));
     }
@@ -767,7 +774,7 @@ fn create_setup_intent(state: &mut State, account: &str, form: &[(String, String
     )?;
     let id = state.id("seti");
     let secret = super::random_suffix(24);
-    let account = state.accounts.entry(account.to_owned()).or_default();
+    let account = state.account(account);
     let customer = param(form, "customer");
     if let Some(customer) = customer
         && !account.customers.contains_key(customer)
@@ -808,7 +815,7 @@ fn update_payment_method(
         form,
         &["billing_details", "card", "metadata", "allow_redisplay"],
     )?;
-    let account = state.accounts.entry(account.to_owned()).or_default();
+    let account = state.account(account);
     let method = account
         .payment_methods
         .get_mut(id)
@@ -885,7 +892,7 @@ fn detach_payment_method(
     form: &[(String, String)],
 ) -> Answer {
     only_known(form, &[])?;
-    let account = state.accounts.entry(account.to_owned()).or_default();
+    let account = state.account(account);
     let method = account
         .payment_methods
         .get_mut(id)
@@ -953,7 +960,7 @@ fn create_payment_intent(state: &mut State, account_id: &str, form: &[(String, S
     let id = state.id("pi");
     let charge_id = state.id("ch");
     let secret = super::random_suffix(24);
-    let account = state.accounts.entry(account_id.to_owned()).or_default();
+    let account = state.account(account_id);
     let customer = param(form, "customer");
     if let Some(customer) = customer
         && !account.customers.contains_key(customer)
