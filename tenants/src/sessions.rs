@@ -169,18 +169,6 @@ pub async fn settle(db: &TenantDb, found: Found) -> Result<Option<ActiveSession>
     }
 }
 
-/// Finds the live session for `presented`; expired ones (idle or absolute) are deleted.
-pub async fn lookup(
-    db: &TenantDb,
-    presented: &str,
-    policy: SessionPolicy,
-) -> Result<Option<ActiveSession>, DbErr> {
-    let tx = db.read().await?;
-    let found = find(&tx, presented, policy).await?;
-    tx.commit().await?;
-    settle(db, found).await
-}
-
 pub async fn end(tx: &TenantTx, session_id: Uuid) -> Result<(), DbErr> {
     session::Entity::scoped_delete(tx)
         .filter(Column::Id.eq(session_id))

@@ -159,61 +159,67 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
-/// The request's firm and the session token it presents.
-pub fn presented_session(
+/// A live session on the request's firm host and the account behind it.
+pub struct Authenticated<A> {
+    pub tenant: TenantRecord,
+    pub db: TenantDb,
+    pub account: A,
+    pub session: ActiveSession,
+    pub presented: Presented,
+    pub ip: Option<String>,
+}
+
+/// Resolves the account of kind `K` behind the request's session (CSRF is checked
+/// separately). The session and the account are read in one transaction; the rare writes
+/// (an expired session deleted, `last_seen_at` touched once a minute) come after it.
+pub async fn authenticate<K: AccountKind>(
     req: &Request,
     state: &AppState,
-) -> Result<(TenantRecord, String, Presented), AuthFailure> {
+) -> Result<Authenticated<K::Account>, AuthFailure> {
     let tenant = firm_of(req).ok_or(AuthFailure::NotFound)?;
     let (token, presented) = presented_token(req, state).ok_or(AuthFailure::Unauthenticated)?;
-    Ok((tenant, token, presented))
-}
-
-/// Ends a session check begun with [`sessions::find`]: the rare writes (an expired session
-/// deleted, `last_seen_at` touched once a minute), then the live session if it is of `kind`.
-pub async fn settle_session(
-    db: &TenantDb,
-    found: sessions::Found,
-    kind: PrincipalKind,
-) -> Result<ActiveSession, AuthFailure> {
-    sessions::settle(db, found)
-        .await
-        .map_err(|e| AuthFailure::Internal(e.to_string()))?
-        .filter(|s| s.principal_kind == kind)
-        .ok_or(AuthFailure::Unauthenticated)
-}
-
-/// Resolves the member behind the request's session (CSRF is checked separately). The session
-/// and the member are read in one transaction.
-pub async fn authenticate_member(
-    req: &Request,
-    state: &AppState,
-) -> Result<MemberCtx, AuthFailure> {
-    let (tenant, token, presented) = presented_session(req, state)?;
     let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
     let db = state.db.tenant(tenant.id);
     let tx = db.read().await.map_err(internal)?;
     let found = sessions::find(&tx, &token, session_policy(state))
         .await
         .map_err(internal)?;
-    let member = match found.live(PrincipalKind::Member) {
-        Some(session) => members::get(&tx, MemberId::from_uuid(session.principal_id))
+    let account = match found.live(K::PRINCIPAL) {
+        Some(session) => K::session_account(&tx, session.principal_id)
             .await
             .map_err(internal)?,
         None => None,
     };
     tx.commit().await.map_err(internal)?;
-    let session = settle_session(&db, found, PrincipalKind::Member).await?;
-    let member = member
-        .filter(|m| m.active)
+    let session = sessions::settle(&db, found)
+        .await
+        .map_err(internal)?
+        .filter(|s| s.principal_kind == K::PRINCIPAL)
         .ok_or(AuthFailure::Unauthenticated)?;
-    Ok(MemberCtx {
+    let account = account.ok_or(AuthFailure::Unauthenticated)?;
+    Ok(Authenticated {
         ip: client_ip(req, state),
         tenant,
         db,
-        member,
+        account,
         session,
         presented,
+    })
+}
+
+/// Resolves the member behind the request's session (CSRF is checked separately).
+pub async fn authenticate_member(
+    req: &Request,
+    state: &AppState,
+) -> Result<MemberCtx, AuthFailure> {
+    let found = authenticate::<Members>(req, state).await?;
+    Ok(MemberCtx {
+        tenant: found.tenant,
+        db: found.db,
+        member: found.account,
+        session: found.session,
+        presented: found.presented,
+        ip: found.ip,
     })
 }
 
@@ -319,6 +325,11 @@ pub trait AccountKind {
     ) -> impl Future<Output = Result<Option<Credentials<Self::Account>>, DbErr>> + Send;
     /// Whether the account may sign in at all (checked after verifying, so timing is equal).
     fn may_sign_in(account: &Self::Account) -> bool;
+    /// The account behind a live session, if it may still use it.
+    fn session_account(
+        tx: &TenantTx,
+        principal_id: uuid::Uuid,
+    ) -> impl Future<Output = Result<Option<Self::Account>, DbErr>> + Send;
     fn principal_id(account: &Self::Account) -> uuid::Uuid;
     /// Records the sign-in (last login, audit) in the session's transaction.
     fn signed_in(
@@ -345,6 +356,11 @@ impl AccountKind for Members {
 
     fn may_sign_in(account: &Member) -> bool {
         account.active
+    }
+
+    async fn session_account(tx: &TenantTx, id: uuid::Uuid) -> Result<Option<Member>, DbErr> {
+        let member = members::get(tx, MemberId::from_uuid(id)).await?;
+        Ok(member.filter(|m| m.active))
     }
 
     fn principal_id(account: &Member) -> uuid::Uuid {

@@ -8,13 +8,10 @@ use portico_tenants::TenantRecord;
 use portico_tenants::activity::{self, ActivityKind};
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::portal_access::{self, Client};
-use portico_tenants::sessions::{self, ActiveSession, PrincipalKind};
+use portico_tenants::sessions::{ActiveSession, PrincipalKind};
 use sea_orm::DbErr;
 
-use crate::auth::{
-    AccountKind, AuthFailure, Presented, check_session_csrf, client_ip, presented_session,
-    session_policy, settle_session,
-};
+use crate::auth::{AccountKind, AuthFailure, Presented, authenticate, check_session_csrf};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -36,6 +33,12 @@ impl AccountKind for Clients {
     fn may_sign_in(_client: &Client) -> bool {
         // Only active accounts are returned by `credentials`.
         true
+    }
+
+    async fn session_account(tx: &TenantTx, id: uuid::Uuid) -> Result<Option<Client>, DbErr> {
+        // A disabled account's sessions are deleted with it; asking for an active account also
+        // covers one disabled while its session was being looked up.
+        portal_access::active_client(tx, id).await
     }
 
     fn principal_id(client: &Client) -> uuid::Uuid {
@@ -79,44 +82,26 @@ pub struct ClientCtx {
     pub ip: Option<String>,
 }
 
-/// Resolves the client behind the request's session; the session and the account are read in
-/// one transaction.
+/// Resolves the client behind the request's session (CSRF is checked separately).
 pub async fn authenticate_client(
     req: &Request,
     state: &AppState,
 ) -> Result<ClientCtx, AuthFailure> {
-    let (tenant, token, presented) = presented_session(req, state)?;
-    let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
-    let db = state.db.tenant(tenant.id);
-    let tx = db.read().await.map_err(internal)?;
-    let found = sessions::find(&tx, &token, session_policy(state))
-        .await
-        .map_err(internal)?;
-    let client = match found.live(PrincipalKind::Client) {
-        Some(session) => portal_access::active_client(&tx, session.principal_id)
-            .await
-            .map_err(internal)?,
-        None => None,
-    };
-    tx.commit().await.map_err(internal)?;
-    let session = settle_session(&db, found, PrincipalKind::Client).await?;
-    // A disabled account's sessions were deleted; this also covers an account disabled while
-    // the lookup above was running.
-    let client = client.ok_or(AuthFailure::Unauthenticated)?;
+    let found = authenticate::<Clients>(req, state).await?;
     // The firm switching the portal off stops clients at once; nothing is deleted.
-    if !crate::firm_options::options(state, &tenant)
+    if !crate::firm_options::options(state, &found.tenant)
         .await
         .portal_enabled
     {
         return Err(AuthFailure::Unauthenticated);
     }
     Ok(ClientCtx {
-        ip: client_ip(req, state),
-        tenant,
-        db,
-        client,
-        session,
-        presented,
+        tenant: found.tenant,
+        db: found.db,
+        client: found.account,
+        session: found.session,
+        presented: found.presented,
+        ip: found.ip,
     })
 }
 
