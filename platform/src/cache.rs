@@ -1,7 +1,10 @@
-//! Tenant-keyed caches: one value per firm, with a TTL as a safety net and explicit
-//! invalidation when the firm changes it. Keys are always the firm's id, so one firm's cached
-//! value can never be served to another.
+//! Small in-memory caches with a TTL as a safety net and explicit invalidation when their
+//! source changes. [`TenantCache`] holds one value per firm, keyed by the firm's id, so one
+//! firm's cached value can never be served to another; [`KeyedCache`] is the same mechanism
+//! for the bootstrap lookups that are keyed by something else (a host's slug).
 
+use std::borrow::Borrow;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,15 +13,20 @@ use moka::future::Cache;
 
 use crate::ids::TenantId;
 
+/// A cache in which a value loaded before an invalidation is never stored after it.
 #[derive(Clone)]
-pub struct TenantCache<V: Clone + Send + Sync + 'static> {
-    inner: Cache<TenantId, V>,
+pub struct KeyedCache<K, V> {
+    inner: Cache<K, V>,
     /// Bumped by every invalidation: a value loaded before an invalidation that arrived while
     /// it was being loaded must not be cached (it may be the stale one).
     generation: Arc<AtomicU64>,
 }
 
-impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
+impl<K, V> KeyedCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub fn new(ttl: Duration, capacity: u64) -> Self {
         Self {
             inner: Cache::builder()
@@ -29,12 +37,16 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
         }
     }
 
-    pub async fn get(&self, tenant: TenantId) -> Option<V> {
-        self.inner.get(&tenant).await
+    pub async fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.get(key).await
     }
 
-    pub async fn insert(&self, tenant: TenantId, value: V) {
-        self.inner.insert(tenant, value).await;
+    pub async fn insert(&self, key: K, value: V) {
+        self.inner.insert(key, value).await;
     }
 
     /// Read this before loading a value from its source, and pass it to
@@ -45,21 +57,61 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
 
     /// Caches a value loaded when the generation was `seen`, unless an invalidation came in
     /// meanwhile.
-    pub async fn insert_loaded(&self, tenant: TenantId, value: V, seen: u64) {
+    pub async fn insert_loaded(&self, key: K, value: V, seen: u64) {
         if self.generation() == seen {
-            self.inner.insert(tenant, value).await;
+            self.inner.insert(key, value).await;
         }
     }
 
-    pub async fn invalidate(&self, tenant: TenantId) {
+    pub async fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.inner.invalidate(&tenant).await;
+        self.inner.invalidate(key).await;
     }
 
     /// Drops every entry (after a missed cross-node invalidation).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.inner.invalidate_all();
+    }
+}
+
+/// One value per firm (see [`KeyedCache`] for the rules).
+#[derive(Clone)]
+pub struct TenantCache<V>(KeyedCache<TenantId, V>);
+
+impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        Self(KeyedCache::new(ttl, capacity))
+    }
+
+    pub async fn get(&self, tenant: TenantId) -> Option<V> {
+        self.0.get(&tenant).await
+    }
+
+    pub async fn insert(&self, tenant: TenantId, value: V) {
+        self.0.insert(tenant, value).await;
+    }
+
+    /// See [`KeyedCache::generation`].
+    pub fn generation(&self) -> u64 {
+        self.0.generation()
+    }
+
+    /// See [`KeyedCache::insert_loaded`].
+    pub async fn insert_loaded(&self, tenant: TenantId, value: V, seen: u64) {
+        self.0.insert_loaded(tenant, value, seen).await;
+    }
+
+    pub async fn invalidate(&self, tenant: TenantId) {
+        self.0.invalidate(&tenant).await;
+    }
+
+    pub fn invalidate_all(&self) {
+        self.0.invalidate_all();
     }
 }
 

@@ -2,17 +2,19 @@
 //! firm's options); when their source changes, every node must drop the stale entry, not only
 //! the one that made the change.
 //!
-//! On PostgreSQL a change is announced with `pg_notify('portico_invalidate', …)` and every node
-//! runs a listener (`LISTEN portico_invalidate`) that forwards it to the node's subscribers. On
-//! SQLite (one node by construction) the same `publish` reaches the in-process subscribers only.
-//! The caches' TTLs remain as a safety net; and when a listener loses its connection it cannot
-//! know what it missed, so after reconnecting it tells subscribers to drop everything.
+//! The node that makes a change drops its own stale entry at once, then publishes the change.
+//! On PostgreSQL it is announced with `pg_notify('portico_invalidate', …)` and every node runs a
+//! listener (`LISTEN portico_invalidate`) that applies it to the node's caches. On SQLite (one
+//! node by construction) there is nobody else to tell. The caches' TTLs remain as a safety net;
+//! and when a listener loses its connection it cannot know what it missed, so after
+//! reconnecting it drops everything.
 
+use std::future::Future;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::db::{Backend, Database};
 use crate::ids::TenantId;
@@ -54,54 +56,48 @@ impl Invalidation {
     }
 }
 
-/// Announces a change to every node's caches (the calling process has no bus of its own, e.g.
-/// the `portico tenant …` commands). A no-op on SQLite, where the caches live in the one server
-/// process and expire by TTL for changes made by another process.
-pub async fn announce(db: &Database, change: &Invalidation) -> Result<(), DbErr> {
-    if db.backend() != Backend::Postgres {
-        return Ok(());
-    }
-    db.unscoped_registry()
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), change.encode().into()],
-        ))
-        .await
-        .map(|_| ())
-}
-
 /// One node's end of the bus.
 #[derive(Clone)]
 pub struct InvalidationBus {
     db: Database,
-    local: broadcast::Sender<Invalidation>,
 }
 
 impl InvalidationBus {
     pub fn new(db: Database) -> Self {
-        let (local, _) = broadcast::channel(1024);
-        Self { db, local }
+        Self { db }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Invalidation> {
-        self.local.subscribe()
-    }
-
-    /// Invalidates on this node at once and, on PostgreSQL, on every other node. A failed
-    /// announcement is logged, not returned: the change itself has committed, and other nodes'
-    /// TTLs bound how long they may serve the old value.
+    /// Announces a change to every node's listener, once the caller has dropped the stale entry
+    /// from its own caches. A no-op on SQLite, where the caches live in the one server process
+    /// and expire by TTL for changes made by another process (the `portico tenant …`
+    /// commands). A failed announcement is logged, not returned: the change itself has
+    /// committed, and other nodes' TTLs bound how long they may serve the old value.
     pub async fn publish(&self, change: Invalidation) {
-        let _ = self.local.send(change.clone());
-        if let Err(err) = announce(&self.db, &change).await {
+        if self.db.backend() != Backend::Postgres {
+            return;
+        }
+        let announced = self
+            .db
+            .unscoped_registry()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), change.encode().into()],
+            ))
+            .await;
+        if let Err(err) = announced {
             tracing::warn!(error = %err, "could not announce a cache invalidation to other nodes");
         }
     }
 
-    /// Forwards PostgreSQL notifications to this node's subscribers until `stop` is set.
-    /// Reconnects with back-off; after every reconnect subscribers are told to drop everything.
+    /// Hands every change announced by any node (this one included) to `apply` until `stop` is
+    /// set. Reconnects with back-off; after every reconnect `apply` is told to drop everything.
     /// Returns at once on SQLite.
-    pub async fn listen(&self, url: SecretString, mut stop: watch::Receiver<bool>) {
+    pub async fn listen<F, Fut>(&self, url: SecretString, mut stop: watch::Receiver<bool>, apply: F)
+    where
+        F: Fn(Invalidation) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         if self.db.backend() != Backend::Postgres {
             return;
         }
@@ -132,7 +128,7 @@ impl InvalidationBus {
             };
             if !first {
                 // Notifications sent while we were away are lost: forget everything cached.
-                let _ = self.local.send(Invalidation::Everything);
+                apply(Invalidation::Everything).await;
             }
             first = false;
             delay = Duration::from_millis(200);
@@ -142,7 +138,7 @@ impl InvalidationBus {
                     received = listener.recv() => match received {
                         Ok(notification) => {
                             if let Some(change) = Invalidation::decode(notification.payload()) {
-                                let _ = self.local.send(change);
+                                apply(change).await;
                             }
                         }
                         Err(err) => {

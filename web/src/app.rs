@@ -126,12 +126,16 @@ impl Application {
         let jobs_task = worker
             .is_some()
             .then(|| tokio::spawn(crate::notify::run_jobs(state.clone(), stop_rx.clone())));
-        let cache_task = tokio::spawn(apply_invalidations(state.clone(), stop_rx.clone()));
         let listener_task = {
-            let bus = state.invalidations.clone();
-            let url = state.settings.database.url.clone();
+            let state = state.clone();
             let stop = stop_rx.clone();
-            tokio::spawn(async move { bus.listen(url, stop).await })
+            tokio::spawn(async move {
+                let url = state.settings.database.url.clone();
+                state
+                    .invalidations
+                    .listen(url, stop, |change| apply_invalidation(&state, change))
+                    .await
+            })
         };
         let worker_task = worker.map(|worker| tokio::spawn(worker.run(stop_rx)));
         let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
@@ -151,33 +155,20 @@ impl Application {
         for task in [worker_task, jobs_task].into_iter().flatten() {
             let _ = task.await;
         }
-        let _ = cache_task.await;
         let _ = listener_task.await;
         tracing::info!("stopped");
         result
     }
 }
 
-/// Applies invalidations announced by this node or another to this node's caches.
-async fn apply_invalidations(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut changes = state.invalidations.subscribe();
-    loop {
-        let change = tokio::select! {
-            _ = stop.changed() => return,
-            change = changes.recv() => change,
-        };
-        match change {
-            Ok(Invalidation::Tenant { slug }) => state.registry.resolver().forget(&slug).await,
-            Ok(Invalidation::FirmOptions { tenant }) => {
-                state.options_cache.invalidate(tenant).await
-            }
-            // Everything, or we fell behind and do not know what we missed.
-            Ok(Invalidation::Everything)
-            | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                state.registry.resolver().forget_all();
-                state.options_cache.invalidate_all();
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+/// Applies an invalidation announced by this node or another to this node's caches.
+async fn apply_invalidation(state: &AppState, change: Invalidation) {
+    match change {
+        Invalidation::Tenant { slug } => state.registry.resolver().forget(&slug).await,
+        Invalidation::FirmOptions { tenant } => state.options_cache.invalidate(tenant).await,
+        Invalidation::Everything => {
+            state.registry.resolver().forget_all();
+            state.options_cache.invalidate_all();
         }
     }
 }

@@ -49,7 +49,7 @@ pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions
         }
         Err(err) => {
             tracing::error!(tenant = %tenant.slug, error = %err, "loading firm options failed");
-            Arc::new(FirmOptions::default())
+            DEFAULT_OPTIONS.clone()
         }
     }
 }
