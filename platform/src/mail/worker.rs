@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, SinglePart};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -174,16 +174,16 @@ impl OutboxWorker {
             return Ok((claim, rows));
         }
         let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        let keys: Vec<(Uuid, Uuid)> = rows.iter().map(|r| (r.tenant_id, r.id)).collect();
-        for (tenant_id, id) in &keys {
-            entity::Entity::update_many()
-                .col_expr(Column::ClaimedUntil, Expr::value(Some(lease_until)))
-                .col_expr(Column::ClaimedBy, Expr::value(Some(claim)))
-                .filter(Column::TenantId.eq(*tenant_id))
-                .filter(Column::Id.eq(*id))
-                .exec(tx.conn())
-                .await?;
-        }
+        // The whole batch in one statement, by primary key.
+        entity::Entity::update_many()
+            .col_expr(Column::ClaimedUntil, Expr::value(Some(lease_until)))
+            .col_expr(Column::ClaimedBy, Expr::value(Some(claim)))
+            .filter(
+                Expr::tuple([Expr::col(Column::TenantId), Expr::col(Column::Id)])
+                    .in_tuples(rows.iter().map(|r| (r.tenant_id, r.id))),
+            )
+            .exec(tx.conn())
+            .await?;
         tx.commit().await?;
         Ok((claim, rows))
     }
