@@ -111,6 +111,15 @@ fn store_error(err: object_store::Error) -> io::Error {
     }
 }
 
+/// `None` for a file or object that does not exist, the same on both backends.
+fn unless_missing<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Blob names are generated, but they come back from database rows: a name that is not one
 /// plain path segment never reaches a path or a key.
 fn check_name(name: &str) -> io::Result<()> {
@@ -218,10 +227,8 @@ impl BlobStore {
     /// removes those.
     pub async fn delete_tenant(&self, tenant: TenantId) -> io::Result<()> {
         let Some(remote) = &self.remote else {
-            return match tokio::fs::remove_dir_all(self.tenant_dir(tenant)).await {
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            };
+            return unless_missing(tokio::fs::remove_dir_all(self.tenant_dir(tenant)).await)
+                .map(|_| ());
         };
         let locations = remote
             .store
@@ -230,10 +237,7 @@ impl BlobStore {
             .boxed();
         let mut deleted = remote.store.delete_stream(locations);
         while let Some(result) = deleted.next().await {
-            match result {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => return Err(store_error(err)),
-            }
+            unless_missing(result.map_err(store_error))?;
         }
         Ok(())
     }
@@ -295,10 +299,9 @@ impl BlobStore {
     pub async fn open(&self, tenant: TenantId, name: &str) -> io::Result<Option<BlobRead>> {
         check_name(name)?;
         let Some(remote) = &self.remote else {
-            let file = match tokio::fs::File::open(self.tenant_dir(tenant).join(name)).await {
-                Ok(file) => file,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(err) => return Err(err),
+            let opened = tokio::fs::File::open(self.tenant_dir(tenant).join(name)).await;
+            let Some(file) = unless_missing(opened)? else {
+                return Ok(None);
             };
             let size = file.metadata().await?.len();
             return Ok(Some(BlobRead {
@@ -307,14 +310,13 @@ impl BlobStore {
             }));
         };
         let location = remote.location(tenant, name);
-        let result = match remote
+        let opened = remote
             .store
             .get_opts(&location, GetOptions::default())
             .await
-        {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(err) => return Err(store_error(err)),
+            .map_err(store_error);
+        let Some(result) = unless_missing(opened)? else {
+            return Ok(None);
         };
         let size = result.meta.size;
         let e_tag = result.meta.e_tag.clone();
@@ -332,19 +334,16 @@ impl BlobStore {
     /// Removes one blob or temp file; `false` when it was already gone.
     pub async fn remove(&self, tenant: TenantId, name: &str) -> io::Result<bool> {
         check_name(name)?;
-        let Some(remote) = &self.remote else {
-            return match tokio::fs::remove_file(self.tenant_dir(tenant).join(name)).await {
-                Ok(()) => Ok(true),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(err) => Err(err),
-            };
-        };
-        match remote.store.delete(&remote.location(tenant, name)).await {
+        let removed = match &self.remote {
+            None => tokio::fs::remove_file(self.tenant_dir(tenant).join(name)).await,
             // S3 answers a delete of a missing key with success too.
-            Ok(()) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(err) => Err(store_error(err)),
-        }
+            Some(remote) => remote
+                .store
+                .delete(&remote.location(tenant, name))
+                .await
+                .map_err(store_error),
+        };
+        Ok(unless_missing(removed)?.is_some())
     }
 
     /// The files (objects) directly in a firm's folder whose names `wanted` accepts, with their
@@ -356,10 +355,10 @@ impl BlobStore {
     ) -> io::Result<Vec<StoredEntry>> {
         let mut found = Vec::new();
         let Some(remote) = &self.remote else {
-            let mut entries = match tokio::fs::read_dir(self.tenant_dir(tenant)).await {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
-                Err(err) => return Err(err),
+            let Some(mut entries) =
+                unless_missing(tokio::fs::read_dir(self.tenant_dir(tenant)).await)?
+            else {
+                return Ok(found);
             };
             while let Some(entry) = entries.next_entry().await? {
                 let name = entry.file_name().to_string_lossy().into_owned();

@@ -1,6 +1,7 @@
 //! Request middleware, outermost first: telemetry (request id, span, log line, metrics),
 //! security headers, then the host gate that resolves the firm or answers 404 before any handler.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use poem::http::{HeaderValue, StatusCode, header};
@@ -39,7 +40,7 @@ fn is_host_independent(path: &str) -> bool {
 /// The request path as it is logged: a token carried in a link (the segment after
 /// `invitations`, `reset`, `setup`, `verify-email` or `password-reset`) grants access, so it is
 /// replaced; ids stay, they are what an operator debugs with.
-pub fn loggable_path(path: &str) -> String {
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
     const TOKEN_BEFORE: &[&str] = &[
         "invitations",
         "reset",
@@ -47,19 +48,22 @@ pub fn loggable_path(path: &str) -> String {
         "verify-email",
         "password-reset",
     ];
-    let mut previous = "";
-    path.split('/')
-        .map(|segment| {
-            let shown = if TOKEN_BEFORE.contains(&previous) && !segment.is_empty() {
-                "{token}"
-            } else {
-                segment
-            };
-            previous = segment;
-            shown
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    // Each segment with the one before it.
+    let pairs = || {
+        std::iter::once("")
+            .chain(path.split('/'))
+            .zip(path.split('/'))
+    };
+    let is_token =
+        |(previous, segment): &(&str, &str)| TOKEN_BEFORE.contains(previous) && !segment.is_empty();
+    // Most paths carry no token: log them as they are, without building a copy.
+    if !pairs().any(|pair| is_token(&pair)) {
+        return Cow::Borrowed(path);
+    }
+    let shown: Vec<&str> = pairs()
+        .map(|pair| if is_token(&pair) { "{token}" } else { pair.1 })
+        .collect();
+    Cow::Owned(shown.join("/"))
 }
 
 fn is_api_path(path: &str) -> bool {

@@ -37,7 +37,7 @@ pub type FirmHost = (Forbidden, NotFound);
 
 /// A member's or client's session on the firm's host: also 401 without a live session (and 403
 /// for a cookie session whose unsafe request lacks the CSRF header).
-pub type Session = (Unauthorized, Forbidden, NotFound);
+pub type Session = (Unauthorized, FirmHost);
 
 /// The operator token, on the base domain only (404 elsewhere).
 pub type Operator = (Unauthorized, NotFound);
