@@ -115,6 +115,58 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
     }
 }
 
+/// Values derived from a firm's rows, each kept with the firm's write epoch seen before it was
+/// read and served only while that epoch is unchanged (see [`crate::epochs`]): any write of
+/// the firm by this process retires them, with no per-write invalidation to forget. Only for a
+/// single-process deployment (SQLite); [`EpochCache::disabled`] elsewhere.
+pub struct EpochCache<K, V> {
+    inner: Option<moka::sync::Cache<(TenantId, K), (u64, V)>>,
+}
+
+impl<K, V> EpochCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// `ttl` bounds how long a value may be served at all: the safety net for writes made by
+    /// another process (a command run beside the server).
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        Self {
+            inner: Some(
+                moka::sync::Cache::builder()
+                    .time_to_live(ttl)
+                    .max_capacity(capacity)
+                    .build(),
+            ),
+        }
+    }
+
+    /// A cache that never holds anything (several nodes may write the database).
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    pub fn get(&self, tenant: TenantId, key: K, epoch_now: u64) -> Option<V> {
+        let inner = self.inner.as_ref()?;
+        let key = (tenant, key);
+        match inner.get(&key) {
+            Some((epoch, value)) if epoch == epoch_now => Some(value),
+            Some(_) => {
+                inner.invalidate(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Caches `value`, read after the firm's epoch was `epoch_seen`.
+    pub fn insert(&self, tenant: TenantId, key: K, epoch_seen: u64, value: V) {
+        if let Some(inner) = &self.inner {
+            inner.insert((tenant, key), (epoch_seen, value));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +194,26 @@ mod tests {
         let seen = cache.generation();
         cache.insert_loaded(a, "fresh", seen).await;
         assert_eq!(cache.get(a).await, Some("fresh"));
+    }
+
+    #[test]
+    fn an_epoch_cache_serves_a_value_only_while_its_firms_epoch_holds() {
+        let epochs = crate::epochs::WriteEpochs::default();
+        let cache = EpochCache::new(Duration::from_secs(60), 100);
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let seen = epochs.current(a);
+        cache.insert(a, "session", seen, "alice");
+        assert_eq!(cache.get(a, "session", epochs.current(a)), Some("alice"));
+        assert_eq!(cache.get(b, "session", epochs.current(b)), None);
+        epochs.bump(a);
+        assert_eq!(cache.get(a, "session", epochs.current(a)), None);
+        // A value read before a write that ended meanwhile is never served.
+        let seen = epochs.current(a);
+        epochs.bump(a);
+        cache.insert(a, "session", seen, "stale");
+        assert_eq!(cache.get(a, "session", epochs.current(a)), None);
+        let off = EpochCache::disabled();
+        off.insert(a, "session", epochs.current(a), "alice");
+        assert_eq!(off.get(a, "session", epochs.current(a)), None);
     }
 }

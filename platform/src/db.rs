@@ -6,6 +6,7 @@
 //! [`Database::system_job`] for named background jobs that work across firms.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -16,6 +17,7 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::DatabaseSettings;
+use crate::epochs::WriteEpochs;
 use crate::ids::TenantId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub enum Backend {
 pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
+    epochs: Arc<WriteEpochs>,
 }
 
 /// Background jobs allowed to read across firms. Each has its own row-level-security clause
@@ -82,11 +85,20 @@ impl Database {
                 .busy_timeout(busy)
         });
         let conn = sea_orm::Database::connect(options).await?;
-        Ok(Self { conn, backend })
+        Ok(Self {
+            conn,
+            backend,
+            epochs: Arc::new(WriteEpochs::default()),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This process's write epochs (see [`crate::epochs`]).
+    pub fn epochs(&self) -> &WriteEpochs {
+        &self.epochs
     }
 
     /// A handle for one firm. Only the request's resolved tenant (or a named system job acting
@@ -119,6 +131,7 @@ impl Database {
         Ok(SystemJobTx {
             tx,
             backend: self.backend,
+            epochs: self.epochs.clone(),
         })
     }
 
@@ -130,6 +143,7 @@ impl Database {
         Ok(RegistryTx {
             tx,
             backend: self.backend,
+            epochs: self.epochs.clone(),
         })
     }
 
@@ -194,13 +208,32 @@ impl TenantDb {
     /// A read-write transaction bound to this firm.
     pub async fn write(&self) -> Result<TenantTx, DbErr> {
         let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
-        TenantTx::bind(tx, self.db.backend, self.tenant, AccessMode::ReadWrite).await
+        TenantTx::bind(
+            tx,
+            self.db.backend,
+            self.tenant,
+            AccessMode::ReadWrite,
+            self.db.epochs.clone(),
+        )
+        .await
     }
 
     /// A read-only transaction bound to this firm.
     pub async fn read(&self) -> Result<TenantTx, DbErr> {
         let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadOnly).await?;
-        TenantTx::bind(tx, self.db.backend, self.tenant, AccessMode::ReadOnly).await
+        TenantTx::bind(
+            tx,
+            self.db.backend,
+            self.tenant,
+            AccessMode::ReadOnly,
+            self.db.epochs.clone(),
+        )
+        .await
+    }
+
+    /// This firm's write epoch now (see [`crate::epochs`]).
+    pub fn epoch(&self) -> u64 {
+        self.db.epochs.current(self.tenant)
     }
 }
 
@@ -209,6 +242,8 @@ pub struct TenantTx {
     tx: DatabaseTransaction,
     tenant: TenantId,
     backend: Backend,
+    /// For a write: the epochs to bump when it ends.
+    wrote: Option<Arc<WriteEpochs>>,
 }
 
 impl TenantTx {
@@ -217,6 +252,7 @@ impl TenantTx {
         backend: Backend,
         tenant: TenantId,
         mode: AccessMode,
+        epochs: Arc<WriteEpochs>,
     ) -> Result<Self, DbErr> {
         if backend == Backend::Postgres {
             // Transaction-local (`true`), so a pooled connection never carries it to the next
@@ -237,6 +273,7 @@ impl TenantTx {
             tx,
             tenant,
             backend,
+            wrote: (mode == AccessMode::ReadWrite).then_some(epochs),
         })
     }
 
@@ -254,7 +291,13 @@ impl TenantTx {
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.tx.commit().await
+        let result = self.tx.commit().await;
+        // A commit whose answer was lost may still have happened, so any ended write moves
+        // the epoch; it moves after the end, so a value read before it cannot outlive it.
+        if let Some(epochs) = self.wrote {
+            epochs.bump(self.tenant);
+        }
+        result
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
@@ -266,6 +309,7 @@ impl TenantTx {
 pub struct RegistryTx {
     tx: DatabaseTransaction,
     backend: Backend,
+    epochs: Arc<WriteEpochs>,
 }
 
 impl RegistryTx {
@@ -276,7 +320,14 @@ impl RegistryTx {
 
     /// Continues the same transaction as the given firm.
     pub async fn bind_tenant(self, tenant: TenantId) -> Result<TenantTx, DbErr> {
-        TenantTx::bind(self.tx, self.backend, tenant, AccessMode::ReadWrite).await
+        TenantTx::bind(
+            self.tx,
+            self.backend,
+            tenant,
+            AccessMode::ReadWrite,
+            self.epochs,
+        )
+        .await
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
@@ -288,6 +339,7 @@ impl RegistryTx {
 pub struct SystemJobTx {
     tx: DatabaseTransaction,
     backend: Backend,
+    epochs: Arc<WriteEpochs>,
 }
 
 impl SystemJobTx {
@@ -300,6 +352,8 @@ impl SystemJobTx {
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.tx.commit().await
+        let result = self.tx.commit().await;
+        self.epochs.bump_all();
+        result
     }
 }

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod epochs;
 pub mod ids;
 pub mod invalidation;
 pub mod mail;

@@ -23,9 +23,10 @@ use portico_platform::ids::{ContactId, FileId, MemberId};
 use portico_platform::mail::{self, EnqueueError, OutgoingEmail};
 use portico_platform::{TenantActiveModel, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationDef, SqlErr,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -33,7 +34,7 @@ use uuid::Uuid;
 use crate::activity::{self, ActivityKind};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::contacts::{self, Contact};
-use crate::entity::{matter, matter_person, portal_account, portal_file_share};
+use crate::entity::{contact, matter, matter_person, portal_account, portal_file_share};
 use crate::files::{self, FileStatus};
 use crate::members::{self, Member};
 use crate::options::{FirmOptions, SETUP_LINK_PLACEHOLDER};
@@ -917,27 +918,50 @@ async fn client_of(tx: &TenantTx, row: &portal_account::Model) -> Result<Client,
         .await?
         .map(|c| c.name)
         .unwrap_or_default();
-    Ok(Client {
+    Ok(client_named(row, name))
+}
+
+fn client_named(row: &portal_account::Model, name: String) -> Client {
+    Client {
         account_id: row.id,
         contact_id: ContactId::from_uuid(row.contact_id),
         name,
         login_email: row.login_email.clone(),
         last_login_at: row.last_login_at,
         previous_login_at: row.previous_login_at,
-    })
+    }
+}
+
+/// The active account matching `filter` and the client it makes (with the contact's current
+/// name), in one statement: this runs for every signed-in request that is not cached.
+async fn active_account(
+    tx: &TenantTx,
+    filter: sea_orm::sea_query::SimpleExpr,
+) -> Result<Option<(portal_account::Model, Client)>, DbErr> {
+    let account_of_contact: RelationDef = portal_account::Entity::belongs_to(contact::Entity)
+        .from((
+            portal_account::Column::TenantId,
+            portal_account::Column::ContactId,
+        ))
+        .to((contact::Column::TenantId, contact::Column::Id))
+        .into();
+    let found = portal_account::Entity::scoped(tx)
+        .filter(filter)
+        .filter(portal_account::Column::Status.eq("active"))
+        .join(JoinType::LeftJoin, account_of_contact)
+        .select_also(contact::Entity)
+        .one(tx.conn())
+        .await?;
+    Ok(found.map(|(row, contact)| {
+        let client = client_named(&row, contact.map(|c| c.name).unwrap_or_default());
+        (row, client)
+    }))
 }
 
 /// The active client behind a session.
 pub async fn active_client(tx: &TenantTx, account_id: Uuid) -> Result<Option<Client>, DbErr> {
-    let row = portal_account::Entity::scoped(tx)
-        .filter(portal_account::Column::Id.eq(account_id))
-        .filter(portal_account::Column::Status.eq("active"))
-        .one(tx.conn())
-        .await?;
-    match row {
-        Some(row) => Ok(Some(client_of(tx, &row).await?)),
-        None => Ok(None),
-    }
+    let found = active_account(tx, portal_account::Column::Id.eq(account_id)).await?;
+    Ok(found.map(|(_, client)| client))
 }
 
 /// The client and stored hash for sign-in; only active accounts.
@@ -945,18 +969,9 @@ pub async fn credentials_by_email(
     tx: &TenantTx,
     email: &str,
 ) -> Result<Option<(Client, Option<String>)>, DbErr> {
-    let row = portal_account::Entity::scoped(tx)
-        .filter(portal_account::Column::LoginEmailNormalized.eq(email.trim().to_lowercase()))
-        .filter(portal_account::Column::Status.eq("active"))
-        .one(tx.conn())
-        .await?;
-    match row {
-        Some(row) => {
-            let hash = row.password_hash.clone();
-            Ok(Some((client_of(tx, &row).await?, hash)))
-        }
-        None => Ok(None),
-    }
+    let email = portal_account::Column::LoginEmailNormalized.eq(email.trim().to_lowercase());
+    let found = active_account(tx, email).await?;
+    Ok(found.map(|(row, client)| (client, row.password_hash)))
 }
 
 pub async fn record_login(tx: &TenantTx, client: &Client) -> Result<(), DbErr> {
@@ -1234,40 +1249,55 @@ pub struct SharedFile {
 
 /// Files shared with a client, newest share first.
 pub async fn files_for_client(tx: &TenantTx, client: &Client) -> Result<Vec<SharedFile>, DbErr> {
-    let shares = portal_file_share::Entity::scoped(tx)
-        .filter(portal_file_share::Column::ContactId.eq(client.contact_id.as_uuid()))
+    client_shared_files(tx, client, None).await
+}
+
+/// The client's shared files (or the one asked for) in one statement: share ⋈ file, kept only
+/// while the contact is still a client on the file — removing a person from a file ends what
+/// they can see of it.
+async fn client_shared_files(
+    tx: &TenantTx,
+    client: &Client,
+    only: Option<FileId>,
+) -> Result<Vec<SharedFile>, DbErr> {
+    let contact = client.contact_id.as_uuid();
+    let share_of_file: RelationDef = portal_file_share::Entity::belongs_to(matter::Entity)
+        .from((
+            portal_file_share::Column::TenantId,
+            portal_file_share::Column::MatterId,
+        ))
+        .to((matter::Column::TenantId, matter::Column::Id))
+        .into();
+    let still_client = Query::select()
+        .column(matter_person::Column::MatterId)
+        .from(matter_person::Entity)
+        .and_where(matter_person::Column::TenantId.eq(tx.tenant_id().as_uuid()))
+        .and_where(matter_person::Column::ContactId.eq(contact))
+        .and_where(matter_person::Column::Role.eq("client"))
+        .to_owned();
+    let mut query = portal_file_share::Entity::scoped(tx)
+        .filter(portal_file_share::Column::ContactId.eq(contact))
+        .filter(portal_file_share::Column::MatterId.in_subquery(still_client));
+    if let Some(file) = only {
+        query = query.filter(portal_file_share::Column::MatterId.eq(file.as_uuid()));
+    }
+    let rows = query
+        .join(JoinType::InnerJoin, share_of_file)
+        .select_also(matter::Entity)
         .order_by_desc(portal_file_share::Column::SharedAt)
         .all(tx.conn())
         .await?;
-    if shares.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = matter::Entity::scoped(tx)
-        .filter(matter::Column::Id.is_in(shares.iter().map(|s| s.matter_id)))
-        .all(tx.conn())
-        .await?;
-    // The contact must still be a client on the file: removing a person from a file ends
-    // what they can see of it.
-    let still_client: BTreeSet<Uuid> = matter_person::Entity::scoped(tx)
-        .filter(matter_person::Column::ContactId.eq(client.contact_id.as_uuid()))
-        .filter(matter_person::Column::Role.eq("client"))
-        .all(tx.conn())
-        .await?
+    Ok(rows
         .into_iter()
-        .map(|p| p.matter_id)
-        .collect();
-    Ok(shares
-        .iter()
-        .filter(|s| still_client.contains(&s.matter_id))
-        .filter_map(|s| {
-            let m = rows.iter().find(|m| m.id == s.matter_id)?;
+        .filter_map(|(share, file)| {
+            let m = file?;
             Some(SharedFile {
                 id: FileId::from_uuid(m.id),
-                number: m.number.clone(),
-                name: m.name.clone(),
-                file_type: m.file_type.clone(),
+                number: m.number,
+                name: m.name,
+                file_type: m.file_type,
                 status: FileStatus::parse(&m.status).unwrap_or(FileStatus::Closed),
-                shared_at: s.shared_at,
+                shared_at: share.shared_at,
             })
         })
         .collect())
@@ -1279,10 +1309,7 @@ pub async fn file_for_client(
     client: &Client,
     file: FileId,
 ) -> Result<Option<SharedFile>, DbErr> {
-    Ok(files_for_client(tx, client)
-        .await?
-        .into_iter()
-        .find(|f| f.id == file))
+    Ok(client_shared_files(tx, client, Some(file)).await?.pop())
 }
 
 /// Creates an active account with a chosen password and shares `files` (used to seed the demo

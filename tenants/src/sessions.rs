@@ -83,6 +83,36 @@ pub async fn create(
     })
 }
 
+/// A session's two deadlines, as stored: idle (`last_seen_at` + the idle timeout) and absolute.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionTimes {
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether a session is still usable now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Expired,
+    /// Live; `touch` when `last_seen_at` is older than [`TOUCH_EVERY`].
+    Live {
+        touch: bool,
+    },
+}
+
+impl SessionTimes {
+    pub fn judge(&self, now: DateTime<Utc>, policy: SessionPolicy) -> Freshness {
+        let idle = chrono::Duration::from_std(policy.idle).unwrap_or_default();
+        if self.expires_at <= now || self.last_seen_at + idle <= now {
+            Freshness::Expired
+        } else {
+            Freshness::Live {
+                touch: now - self.last_seen_at >= TOUCH_EVERY,
+            }
+        }
+    }
+}
+
 /// What a presented token amounts to, read inside the caller's transaction so that a session
 /// and its principal are read together (one transaction per request instead of two). The rare
 /// writes it calls for are done by [`settle`] once that transaction has ended.
@@ -93,7 +123,11 @@ pub enum Found {
     /// Expired (idle or absolute): to be deleted.
     Expired(Uuid),
     /// Live; `touch` when `last_seen_at` is older than [`TOUCH_EVERY`].
-    Live { session: ActiveSession, touch: bool },
+    Live {
+        session: ActiveSession,
+        times: SessionTimes,
+        touch: bool,
+    },
 }
 
 impl Found {
@@ -119,18 +153,21 @@ pub async fn find(tx: &TenantTx, presented: &str, policy: SessionPolicy) -> Resu
     let Some(row) = row else {
         return Ok(Found::Nothing);
     };
-    let now = Utc::now();
-    let idle = chrono::Duration::from_std(policy.idle).unwrap_or_default();
-    if row.expires_at <= now || row.last_seen_at + idle <= now {
+    let times = SessionTimes {
+        last_seen_at: row.last_seen_at,
+        expires_at: row.expires_at,
+    };
+    let Freshness::Live { touch } = times.judge(Utc::now(), policy) else {
         return Ok(Found::Expired(row.id));
-    }
+    };
     let principal_kind = if row.principal_kind == "client" {
         PrincipalKind::Client
     } else {
         PrincipalKind::Member
     };
     Ok(Found::Live {
-        touch: now - row.last_seen_at >= TOUCH_EVERY,
+        touch,
+        times,
         session: ActiveSession {
             id: row.id,
             principal_kind,
@@ -154,7 +191,7 @@ pub async fn settle(db: &TenantDb, found: Found) -> Result<Option<ActiveSession>
             tx.commit().await?;
             Ok(None)
         }
-        Found::Live { session, touch } => {
+        Found::Live { session, touch, .. } => {
             if touch {
                 let tx = db.write().await?;
                 session::Entity::scoped_update(&tx)

@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::firm::STRONG_PASSWORD;
-use crate::support::{TestApp, expect_problem, link_token};
+use crate::support::{Backend, TestApp, expect_problem, fetch_json, link_token};
 
 on_both_backends!(
     idle_and_absolute_session_lifetimes_end_sessions,
     reset_links_expire_and_use_the_stored_portal_url,
     cached_options_never_cross_firms,
+    a_signed_in_request_sees_every_change_at_once,
 );
 
 async fn idle_and_absolute_session_lifetimes_end_sessions(app: TestApp) {
@@ -172,5 +173,108 @@ async fn cached_options_never_cross_firms(app: TestApp) {
             .await
             .unwrap();
         assert_ne!(options_b["display_name"], "Firm A Portal");
+    }
+}
+
+/// Sessions answered from memory (SQLite) must still see every change at once: each step below
+/// follows requests that put the session in the cache.
+async fn a_signed_in_request_sees_every_change_at_once(app: TestApp) {
+    let (admin, client, contact, _file) = app.firm_with_client().await;
+    let client_me = || app.portal_api(&client, Method::GET, "/me");
+    for _ in 0..3 {
+        let me = fetch_json(client_me()).await;
+        assert_eq!(me["client"]["name"], "Chris Client");
+    }
+    // The firm renames the contact: the client's next request shows the new name.
+    let renamed = app
+        .firm_api(&admin, Method::PATCH, &format!("/contacts/{contact}"))
+        .json(&json!({"name": "Chris Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(
+        fetch_json(client_me()).await["client"]["name"],
+        "Chris Renamed"
+    );
+
+    // A demoted administrator loses the right with their next request, and a deactivated
+    // member their session.
+    let second = app.member(&admin, "Sam Second", true, true).await;
+    let invite = |name: &str| {
+        app.firm_api(&second, Method::POST, "/members")
+            .json(&json!({
+                "name": name,
+                "email": format!("{}@{}.example", name.to_lowercase(), second.slug),
+                "is_admin": false,
+                "portal_rights": false,
+            }))
+    };
+    assert_eq!(invite("first").send().await.unwrap().status(), 201);
+    let patch_second = |body: Value| {
+        app.firm_api(
+            &admin,
+            Method::PATCH,
+            &format!("/members/{}", second.member_id),
+        )
+        .json(&body)
+        .send()
+    };
+    assert_eq!(
+        patch_second(json!({"is_admin": false}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    expect_problem(invite("second").send().await.unwrap(), 403).await;
+    assert_eq!(
+        patch_second(json!({"active": false}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    expect_problem(
+        app.firm_api(&second, Method::GET, "/me")
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+
+    // Signing out ends the session on its next use.
+    for _ in 0..2 {
+        assert_eq!(client_me().send().await.unwrap().status(), 200);
+    }
+    let out = app
+        .portal_api(&client, Method::DELETE, "/session")
+        .send()
+        .await
+        .unwrap();
+    assert!(out.status().is_success(), "{}", out.status());
+    expect_problem(client_me().send().await.unwrap(), 401).await;
+
+    // SQLite (one process writes the database) answers most of these from the session cache;
+    // PostgreSQL (several nodes may) reads every session.
+    let metrics = app
+        .http
+        .get(app.operator_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cached: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("portico_session_lookups_total{source=\"cache\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.parse().unwrap())
+        .unwrap_or(0);
+    match app.backend {
+        Backend::Sqlite => assert!(cached >= 3, "cache hits: {cached}\n{metrics}"),
+        Backend::Postgres => assert_eq!(cached, 0, "{metrics}"),
     }
 }

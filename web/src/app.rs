@@ -82,6 +82,8 @@ impl Application {
             metrics: Metrics::new().context("metrics")?,
             passwords: PasswordHasher::new(),
             options_cache: TenantCache::new(Duration::from_secs(60), 100_000),
+            member_sessions: crate::auth::session_cache(&db),
+            client_sessions: crate::auth::session_cache(&db),
             payments: portico_payments::Providers::new(db.clone(), &settings.payments),
             invalidations,
             settings,

@@ -9,13 +9,16 @@ use poem::web::cookie::{Cookie, SameSite};
 use poem::{FromRequest, Request, RequestBody};
 use std::future::Future;
 
+use portico_platform::cache::EpochCache;
 use portico_platform::ids::MemberId;
-use portico_platform::token::constant_time_eq;
-use portico_platform::{TenantDb, TenantTx};
+use portico_platform::token::{TokenHash, constant_time_eq, looks_like_token};
+use portico_platform::{Backend, Database, TenantDb, TenantTx};
 use portico_tenants::TenantRecord;
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::members::{self, Member};
-use portico_tenants::sessions::{self, ActiveSession, NewSession, PrincipalKind, SessionPolicy};
+use portico_tenants::sessions::{
+    self, ActiveSession, Found, Freshness, NewSession, PrincipalKind, SessionPolicy, SessionTimes,
+};
 use portico_tenants::throttle::{self, ThrottleKeys, ThrottlePolicy};
 use sea_orm::DbErr;
 use secrecy::SecretString;
@@ -169,19 +172,66 @@ pub struct Authenticated<A> {
     pub ip: Option<String>,
 }
 
+/// A live session and its account as last read from the database.
+#[derive(Clone)]
+pub struct CachedSession<A> {
+    session: ActiveSession,
+    times: SessionTimes,
+    account: A,
+}
+
+/// Sessions by token hash. Entries are served only while their firm's write epoch holds
+/// ([`EpochCache`]): sign-out, a password reset, a disabled account, a renamed contact, a
+/// changed member — every write of the firm retires them at once, and the session's own
+/// deadlines are checked again on every use. Only on SQLite, where one process writes the
+/// database; on PostgreSQL several nodes may, and a session must be refused on all of them
+/// the moment it ends, so every request reads it.
+pub type SessionCache<A> = EpochCache<String, CachedSession<A>>;
+
+pub fn session_cache<A: Clone + Send + Sync + 'static>(db: &Database) -> SessionCache<A> {
+    match db.backend() {
+        // 30 s like the host cache: the bound for a change made by another process (a
+        // `portico tenant …` command beside the server).
+        Backend::Sqlite => EpochCache::new(Duration::from_secs(30), 100_000),
+        Backend::Postgres => EpochCache::disabled(),
+    }
+}
+
 /// Resolves the account of kind `K` behind the request's session (CSRF is checked
-/// separately). The session and the account are read in one transaction; the rare writes
-/// (an expired session deleted, `last_seen_at` touched once a minute) come after it.
+/// separately). The session and the account are read in one transaction, or answered from
+/// [`SessionCache`]; the rare writes (an expired session deleted, `last_seen_at` touched once
+/// a minute) come after it.
 pub async fn authenticate<K: AccountKind>(
     req: &Request,
     state: &AppState,
 ) -> Result<Authenticated<K::Account>, AuthFailure> {
     let tenant = firm_of(req).ok_or(AuthFailure::NotFound)?;
     let (token, presented) = presented_token(req, state).ok_or(AuthFailure::Unauthenticated)?;
+    if !looks_like_token(&token) {
+        return Err(AuthFailure::Unauthenticated);
+    }
     let internal = |e: DbErr| AuthFailure::Internal(e.to_string());
     let db = state.db.tenant(tenant.id);
+    let policy = session_policy(state);
+    let cache = K::session_cache(state);
+    let key = TokenHash::of(&token).as_str().to_owned();
+    let epoch = db.epoch();
+    if let Some(hit) = cache.get(tenant.id, key.clone(), epoch)
+        && hit.times.judge(chrono::Utc::now(), policy) == (Freshness::Live { touch: false })
+    {
+        state.metrics.session_lookup(true);
+        return Ok(Authenticated {
+            ip: client_ip(req, state),
+            tenant,
+            db,
+            account: hit.account,
+            session: hit.session,
+            presented,
+        });
+    }
+    state.metrics.session_lookup(false);
     let tx = db.read().await.map_err(internal)?;
-    let found = sessions::find(&tx, &token, session_policy(state))
+    let found = sessions::find(&tx, &token, policy)
         .await
         .map_err(internal)?;
     let account = match found.live(K::PRINCIPAL) {
@@ -191,12 +241,29 @@ pub async fn authenticate<K: AccountKind>(
         None => None,
     };
     tx.commit().await.map_err(internal)?;
+    // A session about to be touched is not cached: the touch is a write, which retires it.
+    let untouched_times = match &found {
+        Found::Live {
+            times,
+            touch: false,
+            ..
+        } => Some(*times),
+        _ => None,
+    };
     let session = sessions::settle(&db, found)
         .await
         .map_err(internal)?
         .filter(|s| s.principal_kind == K::PRINCIPAL)
         .ok_or(AuthFailure::Unauthenticated)?;
     let account = account.ok_or(AuthFailure::Unauthenticated)?;
+    if let Some(times) = untouched_times {
+        let cached = CachedSession {
+            session: session.clone(),
+            times,
+            account: account.clone(),
+        };
+        cache.insert(tenant.id, key, epoch, cached);
+    }
     Ok(Authenticated {
         ip: client_ip(req, state),
         tenant,
@@ -313,11 +380,13 @@ pub type Credentials<A> = (A, Option<String>);
 
 /// One kind of account that signs in with an email and a password.
 pub trait AccountKind {
-    type Account: Send + Sync;
+    type Account: Clone + Send + Sync + 'static;
     /// Separates the throttling counters of members and clients.
     const SCOPE: &'static str;
     const PRINCIPAL: PrincipalKind;
 
+    /// Where this kind's sessions are cached.
+    fn session_cache(state: &AppState) -> &SessionCache<Self::Account>;
     /// The account for an email, with its stored hash (`None`: no password yet).
     fn credentials(
         tx: &TenantTx,
@@ -346,6 +415,10 @@ impl AccountKind for Members {
     type Account = Member;
     const SCOPE: &'static str = "member";
     const PRINCIPAL: PrincipalKind = PrincipalKind::Member;
+
+    fn session_cache(state: &AppState) -> &SessionCache<Member> {
+        &state.member_sessions
+    }
 
     async fn credentials(
         tx: &TenantTx,

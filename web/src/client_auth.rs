@@ -11,7 +11,9 @@ use portico_tenants::portal_access::{self, Client};
 use portico_tenants::sessions::{ActiveSession, PrincipalKind};
 use sea_orm::DbErr;
 
-use crate::auth::{AccountKind, AuthFailure, Presented, authenticate, check_session_csrf};
+use crate::auth::{
+    AccountKind, AuthFailure, Presented, SessionCache, authenticate, check_session_csrf,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,6 +24,10 @@ impl AccountKind for Clients {
     type Account = Client;
     const SCOPE: &'static str = "client";
     const PRINCIPAL: PrincipalKind = PrincipalKind::Client;
+
+    fn session_cache(state: &AppState) -> &SessionCache<Client> {
+        &state.client_sessions
+    }
 
     async fn credentials(
         tx: &TenantTx,

@@ -11,6 +11,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    session_lookups: IntCounterVec,
 }
 
 impl Metrics {
@@ -33,12 +34,21 @@ impl Metrics {
             ]),
             &["method", "route"],
         )?;
+        let session_lookups = IntCounterVec::new(
+            Opts::new(
+                "portico_session_lookups_total",
+                "Signed-in requests by where their session was found: cache or database",
+            ),
+            &["source"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(session_lookups.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            session_lookups,
         })
     }
 
@@ -54,6 +64,12 @@ impl Metrics {
         self.latency
             .with_label_values(&[method, &route])
             .observe(seconds);
+    }
+
+    /// A session looked up from the session cache (`cached`) or the database.
+    pub fn session_lookup(&self, cached: bool) {
+        let source = if cached { "cache" } else { "database" };
+        self.session_lookups.with_label_values(&[source]).inc();
     }
 
     pub fn render(&self) -> String {

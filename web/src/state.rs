@@ -11,6 +11,7 @@ use portico_platform::{Database, Settings};
 use portico_tenants::Registry;
 use portico_tenants::options::FirmOptions;
 
+use crate::auth::SessionCache;
 use crate::metrics::Metrics;
 use crate::templates::Templates;
 
@@ -31,6 +32,9 @@ pub struct Inner {
     pub passwords: PasswordHasher,
     /// Options > Client Portal per firm (read on every client page).
     pub options_cache: TenantCache<Arc<FirmOptions>>,
+    /// Signed-in members and clients by session, on SQLite (see [`crate::auth::authenticate`]).
+    pub member_sessions: SessionCache<portico_tenants::members::Member>,
+    pub client_sessions: SessionCache<portico_tenants::portal_access::Client>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
     pub accepting: AtomicBool,
     /// `portico demo`: enables the demo-only mail viewer.
