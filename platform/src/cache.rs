@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
+use crate::db::Backend;
 use crate::ids::TenantId;
 
 /// A cache in which a value loaded before an invalidation is never stored after it.
@@ -144,6 +145,15 @@ where
     /// A cache that never holds anything (several nodes may write the database).
     pub fn disabled() -> Self {
         Self { inner: None }
+    }
+
+    /// On where this process is the database's only writer (SQLite); off on PostgreSQL, where
+    /// other nodes' writes would not move this process's epochs.
+    pub fn where_single_writer(backend: Backend, ttl: Duration, capacity: u64) -> Self {
+        match backend {
+            Backend::Sqlite => Self::new(ttl, capacity),
+            Backend::Postgres => Self::disabled(),
+        }
     }
 
     pub fn get(&self, tenant: TenantId, key: K, epoch_now: u64) -> Option<V> {

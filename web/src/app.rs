@@ -84,6 +84,7 @@ impl Application {
             options_cache: TenantCache::new(Duration::from_secs(60), 100_000),
             member_sessions: crate::auth::session_cache(&db),
             client_sessions: crate::auth::session_cache(&db),
+            client_reads: crate::client_reads::ClientReads::new(&db),
             payments: portico_payments::Providers::new(db.clone(), &settings.payments),
             invalidations,
             settings,

@@ -12,7 +12,7 @@ use std::future::Future;
 use portico_platform::cache::EpochCache;
 use portico_platform::ids::MemberId;
 use portico_platform::token::{TokenHash, constant_time_eq, looks_like_token};
-use portico_platform::{Backend, Database, TenantDb, TenantTx};
+use portico_platform::{Database, TenantDb, TenantTx};
 use portico_tenants::TenantRecord;
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::members::{self, Member};
@@ -189,13 +189,12 @@ pub struct CachedSession<A> {
 pub type SessionCache<A> = EpochCache<String, CachedSession<A>>;
 
 pub fn session_cache<A: Clone + Send + Sync + 'static>(db: &Database) -> SessionCache<A> {
-    match db.backend() {
-        // 30 s like the host cache: the bound for a change made by another process (a
-        // `portico tenant …` command beside the server).
-        Backend::Sqlite => EpochCache::new(Duration::from_secs(30), 100_000),
-        Backend::Postgres => EpochCache::disabled(),
-    }
+    EpochCache::where_single_writer(db.backend(), MEMORY_TTL, 100_000)
 }
+
+/// How long a value may be answered from memory at all, like the host cache: the bound for a
+/// change made by another process (a `portico tenant …` command beside the server).
+pub const MEMORY_TTL: Duration = Duration::from_secs(30);
 
 /// Resolves the account of kind `K` behind the request's session (CSRF is checked
 /// separately). The session and the account are read in one transaction, or answered from

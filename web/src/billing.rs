@@ -390,13 +390,10 @@ pub async fn save_billing_options(
 
 /// Whose bills and which files: the files shared with the client — none when the firm does
 /// not share bills in the Portal (Options > Client Portal), so the Billing module is empty and
-/// every bill answers 404, like any other kind the firm stopped sharing.
-pub async fn client_scope(
-    state: &AppState,
-    ctx: &ClientCtx,
-    tx: &TenantTx,
-) -> Result<ClientScope, DbErr> {
-    client_scope_and_files(state, ctx, tx)
+/// every bill answers 404, like any other kind the firm stopped sharing. Call it before opening
+/// a transaction: the files may be read with a connection of their own.
+pub async fn client_scope(state: &AppState, ctx: &ClientCtx) -> Result<ClientScope, DbErr> {
+    client_scope_and_files(state, ctx)
         .await
         .map(|(scope, _)| scope)
 }
@@ -405,23 +402,43 @@ pub async fn client_scope(
 pub async fn client_scope_and_files(
     state: &AppState,
     ctx: &ClientCtx,
-    tx: &TenantTx,
 ) -> Result<(ClientScope, Vec<SharedFile>), DbErr> {
-    let client = &ctx.client;
-    let shares_bills = crate::firm_options::options(state, &ctx.tenant)
-        .await
-        .allows("bills");
-    let files = if shares_bills {
-        portal_access::files_for_client(tx, client).await?
+    let files = if shares_bills(state, ctx).await {
+        crate::client_reads::shared_files(state, ctx)
+            .await?
+            .to_vec()
     } else {
         Vec::new()
     };
-    let scope = ClientScope {
-        client: client.contact_id,
-        files: files.iter().map(|f| f.id).collect(),
-        since: client.previous_login_at,
+    Ok((scope_of(ctx, &files), files))
+}
+
+/// [`client_scope`] read inside `tx`, for a payment that must see the sharing as it commits.
+async fn client_scope_in(
+    state: &AppState,
+    ctx: &ClientCtx,
+    tx: &TenantTx,
+) -> Result<ClientScope, DbErr> {
+    let files = if shares_bills(state, ctx).await {
+        portal_access::files_for_client(tx, &ctx.client).await?
+    } else {
+        Vec::new()
     };
-    Ok((scope, files))
+    Ok(scope_of(ctx, &files))
+}
+
+async fn shares_bills(state: &AppState, ctx: &ClientCtx) -> bool {
+    crate::firm_options::options(state, &ctx.tenant)
+        .await
+        .allows("bills")
+}
+
+fn scope_of(ctx: &ClientCtx, files: &[SharedFile]) -> ClientScope {
+    ClientScope {
+        client: ctx.client.contact_id,
+        files: files.iter().map(|f| f.id).collect(),
+        since: ctx.client.previous_login_at,
+    }
 }
 
 /// The client's bills in `view` (the Billing module, its home tile, a file's Billing tab), with
@@ -431,8 +448,8 @@ pub async fn client_bills(
     ctx: &ClientCtx,
     view: BillingView,
 ) -> Result<(ClientBilling, Vec<SharedFile>), BillingError> {
+    let (scope, files) = client_scope_and_files(state, ctx).await?;
     let tx = ctx.db.read().await?;
-    let (scope, files) = client_scope_and_files(state, ctx, &tx).await?;
     let billing = ledger::client_billing(&tx, &scope, view).await?;
     tx.commit().await?;
     Ok((billing, files))
@@ -492,7 +509,7 @@ pub async fn pay_now(
     idempotency_key: String,
 ) -> Result<PayResult, ApiError> {
     let tx = ctx.db.write().await?;
-    let scope = client_scope(state, ctx, &tx).await?;
+    let scope = client_scope_in(state, ctx, &tx).await?;
     let detail = ledger::client_invoice_detail(&tx, &scope, invoice).await?;
     let lawyer = files::responsible_lawyer(&tx, detail.invoice.file_id).await?;
     let request = PayNow {

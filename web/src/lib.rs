@@ -7,6 +7,7 @@ pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod client_auth;
+pub mod client_reads;
 pub mod demo;
 pub mod error;
 pub mod firm_accounts;

@@ -35,6 +35,8 @@ pub struct Inner {
     /// Signed-in members and clients by session, on SQLite (see [`crate::auth::authenticate`]).
     pub member_sessions: SessionCache<portico_tenants::members::Member>,
     pub client_sessions: SessionCache<portico_tenants::portal_access::Client>,
+    /// Signed-in clients' reads, on SQLite (see [`crate::client_reads`]).
+    pub client_reads: crate::client_reads::ClientReads,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
     pub accepting: AtomicBool,
     /// `portico demo`: enables the demo-only mail viewer.

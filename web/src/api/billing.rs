@@ -501,7 +501,7 @@ impl FirmBillingApi {
 
 // ---- client side ----------------------------------------------------------------------------
 
-#[derive(Object)]
+#[derive(Object, Clone)]
 pub struct BillingItemView {
     /// `invoice` or `payment`.
     pub kind: String,
@@ -546,7 +546,7 @@ impl From<BillingItem> for BillingItemView {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, Clone)]
 pub struct ClientBillingView {
     pub view: String,
     pub items: Vec<BillingItemView>,
@@ -794,16 +794,23 @@ impl PortalBillingApi {
         let name = view.0.unwrap_or_else(|| "all".into());
         let parsed = BillingView::parse(&name)
             .ok_or_else(|| ApiError::unprocessable("view: all, outstanding or since_last_login"))?;
-        let (result, _) = billing::client_bills(&state, &ctx, parsed).await?;
-        Ok(Json(ClientBillingView {
-            view: name,
-            items: result
-                .items
-                .into_iter()
-                .map(BillingItemView::from)
-                .collect(),
-            balance_owing: result.balance_owing.into(),
-        }))
+        let load = async {
+            let (result, _) = billing::client_bills(&state, &ctx, parsed).await?;
+            Ok::<_, ApiError>(ClientBillingView {
+                view: name.clone(),
+                items: result
+                    .items
+                    .into_iter()
+                    .map(BillingItemView::from)
+                    .collect(),
+                balance_owing: result.balance_owing.into(),
+            })
+        };
+        let bills = state
+            .client_reads
+            .remembered(&ctx, "bills", name.clone(), load)
+            .await?;
+        Ok(Json(bills.as_ref().clone()))
     }
 
     /// One of my invoices
@@ -815,8 +822,8 @@ impl PortalBillingApi {
         id: Path<String>,
     ) -> Answer<Json<ClientInvoiceView>, Session> {
         let ctx = auth.0;
+        let scope = billing::client_scope(&state, &ctx).await?;
         let tx = ctx.db.read().await?;
-        let scope = billing::client_scope(&state, &ctx, &tx).await?;
         let invoice = ledger::client_invoice_detail(&tx, &scope, path_id(&id.0)?).await?;
         tx.commit().await?;
         Ok(Json(invoice.into()))

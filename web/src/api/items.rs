@@ -30,7 +30,7 @@ impl From<ItemError> for ApiError {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, Clone)]
 pub struct AuthorView {
     /// `member` or `client`.
     pub kind: String,
@@ -48,7 +48,7 @@ impl From<Author> for AuthorView {
     }
 }
 
-#[derive(Object)]
+#[derive(Object, Clone)]
 pub struct NoteView {
     pub id: uuid::Uuid,
     pub file_id: uuid::Uuid,
@@ -624,11 +624,19 @@ impl PortalItemsApi {
         id: Path<String>,
     ) -> Answer<Json<Vec<NoteView>>, Session> {
         let ctx = client.0;
+        let file = file_id(&id.0)?;
         let rules = sharing_rules(&state, &ctx.tenant).await;
-        let tx = ctx.db.read().await?;
-        let list = items::client_notes(&tx, &ctx.client, file_id(&id.0)?, &rules).await?;
-        tx.commit().await?;
-        Ok(Json(list.into_iter().map(NoteView::from).collect()))
+        let load = async {
+            let tx = ctx.db.read().await?;
+            let list = items::client_notes(&tx, &ctx.client, file, &rules).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(list.into_iter().map(NoteView::from).collect::<Vec<_>>())
+        };
+        let notes = state
+            .client_reads
+            .remembered(&ctx, "file notes", file.to_string(), load)
+            .await?;
+        Ok(Json(notes.as_ref().clone()))
     }
 
     /// Add a note to one of my files

@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portico_platform::ids::FileId;
-use portico_tenants::portal_access::{self, Client, SharedFile};
+use portico_tenants::portal_access::{Client, SharedFile};
 use secrecy::SecretString;
 
 use super::firm_auth::{Accepted, EmailBody, PasswordBody, SignInBody, SignedOut, end_session};
@@ -17,6 +17,7 @@ use super::{
 };
 use crate::auth::{client_ip, firm_of, session_cookie, sign_in};
 use crate::client_auth::{Clients, PortalClient};
+use crate::client_reads;
 use crate::error::ApiError;
 use crate::portal_accounts;
 use crate::state::AppState;
@@ -257,26 +258,27 @@ impl PortalApi {
 
     /// Files shared with me
     #[oai(path = "/files", method = "get")]
-    async fn files(&self, client: PortalClient) -> Answer<Json<Vec<PortalFileView>>, Session> {
-        let ctx = client.0;
-        let tx = ctx.db.read().await?;
-        let files = portal_access::files_for_client(&tx, &ctx.client).await?;
-        tx.commit().await?;
-        Ok(Json(files.into_iter().map(PortalFileView::from).collect()))
+    async fn files(
+        &self,
+        state: Data<&AppState>,
+        client: PortalClient,
+    ) -> Answer<Json<Vec<PortalFileView>>, Session> {
+        let files = client_reads::shared_files(&state, &client.0).await?;
+        Ok(Json(
+            files.iter().cloned().map(PortalFileView::from).collect(),
+        ))
     }
 
     /// One file shared with me
     #[oai(path = "/files/:id", method = "get")]
     async fn file(
         &self,
+        state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
     ) -> Answer<Json<PortalFileView>, Session> {
-        let ctx = client.0;
         let id: FileId = id.0.parse().map_err(|_| ApiError::not_found())?;
-        let tx = ctx.db.read().await?;
-        let file = portal_access::file_for_client(&tx, &ctx.client, id).await?;
-        tx.commit().await?;
+        let file = client_reads::shared_file(&state, &client.0, id).await?;
         Ok(Json(file.ok_or_else(ApiError::not_found)?.into()))
     }
 }

@@ -84,15 +84,8 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
         });
         return login_page(state, tenant, StatusCode::OK, "", notice, None).await;
     };
-    let files = async {
-        let tx = ctx.db.read().await?;
-        let files = portal_access::files_for_client(&tx, &ctx.client).await?;
-        tx.commit().await?;
-        Ok::<_, sea_orm::DbErr>(files)
-    }
-    .await;
-    let files = match files {
-        Ok(files) => files,
+    let files = match crate::client_reads::shared_files(state, &ctx).await {
+        Ok(files) => files.to_vec(),
         Err(err) => return internal_error(state, err),
     };
     let options = crate::firm_options::options(state, tenant).await;

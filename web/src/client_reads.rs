@@ -1,0 +1,93 @@
+//! What a signed-in client reads — their shared files (behind nearly every Portal request), a
+//! file's shared notes, their bills — is a function of the firm's rows and of the client
+//! alone. On SQLite, where this process is the database's only writer, such a read is kept
+//! with the firm's write epoch seen before it was made and answered from memory while that
+//! epoch holds (see [`portico_platform::epochs`]): sharing, unsharing, a new note, a payment,
+//! removing the client from a file, changing the firm's options are all writes of the firm, so
+//! the next request reads the database again. Failures are never kept. On PostgreSQL (several
+//! nodes may write) every read goes to the database.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use portico_platform::Database;
+use portico_platform::cache::EpochCache;
+use portico_platform::ids::{ContactId, FileId};
+use portico_tenants::portal_access::{self, SharedFile};
+use sea_orm::DbErr;
+
+use crate::auth::MEMORY_TTL;
+use crate::client_auth::ClientCtx;
+use crate::state::AppState;
+
+/// (client, what was read, its parameters, e.g. the file id).
+type ReadKey = (ContactId, &'static str, String);
+
+pub struct ClientReads(EpochCache<ReadKey, Arc<dyn Any + Send + Sync>>);
+
+impl ClientReads {
+    pub fn new(db: &Database) -> Self {
+        Self(EpochCache::where_single_writer(
+            db.backend(),
+            MEMORY_TTL,
+            100_000,
+        ))
+    }
+
+    /// `load`'s answer for (`what`, `params`), from memory when the firm has not been written
+    /// since it was kept. Each `what` always holds the same type `T`.
+    pub async fn remembered<T, E>(
+        &self,
+        ctx: &ClientCtx,
+        what: &'static str,
+        params: String,
+        load: impl Future<Output = Result<T, E>>,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+    {
+        let key = (ctx.client.contact_id, what, params);
+        let epoch = ctx.db.epoch();
+        if let Some(kept) = self.0.get(ctx.tenant.id, key.clone(), epoch)
+            && let Ok(value) = kept.downcast::<T>()
+        {
+            return Ok(value);
+        }
+        let value = Arc::new(load.await?);
+        let kept: Arc<dyn Any + Send + Sync> = value.clone();
+        self.0.insert(ctx.tenant.id, key, epoch, kept);
+        Ok(value)
+    }
+}
+
+/// The client's shared files, newest share first. Call it outside any transaction: it may
+/// read with a connection of its own.
+pub async fn shared_files(
+    state: &AppState,
+    ctx: &ClientCtx,
+) -> Result<Arc<Vec<SharedFile>>, DbErr> {
+    let load = async {
+        let tx = ctx.db.read().await?;
+        let files = portal_access::files_for_client(&tx, &ctx.client).await?;
+        tx.commit().await?;
+        Ok(files)
+    };
+    state
+        .client_reads
+        .remembered(ctx, "shared files", String::new(), load)
+        .await
+}
+
+/// One of them, or `None` — the same for "not shared", "not yours" and "missing".
+pub async fn shared_file(
+    state: &AppState,
+    ctx: &ClientCtx,
+    file: FileId,
+) -> Result<Option<SharedFile>, DbErr> {
+    Ok(shared_files(state, ctx)
+        .await?
+        .iter()
+        .find(|f| f.id == file)
+        .cloned())
+}
