@@ -131,7 +131,6 @@ impl Database {
         Ok(SystemJobTx {
             tx,
             backend: self.backend,
-            epochs: self.epochs.clone(),
         })
     }
 
@@ -216,6 +215,26 @@ impl TenantDb {
             self.db.epochs.clone(),
         )
         .await
+    }
+
+    /// A read-write transaction that does not move the firm's write epoch, for sign-in
+    /// bookkeeping only: rows no value kept with an epoch is read from — a session being created,
+    /// touched or expired, throttling counters, audit and activity entries, last-login times
+    /// (which the account's *other* sessions then show within the memory TTL). Sign-in storms
+    /// would otherwise retire every cached answer of the firm with each sign-in. Anything a
+    /// signed-in request shows, and ending a session, goes through [`write`](Self::write).
+    pub async fn write_bookkeeping(&self) -> Result<TenantTx, DbErr> {
+        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
+        let mut tx = TenantTx::bind(
+            tx,
+            self.db.backend,
+            self.tenant,
+            AccessMode::ReadWrite,
+            self.db.epochs.clone(),
+        )
+        .await?;
+        tx.wrote = None;
+        Ok(tx)
     }
 
     /// A read-only transaction bound to this firm.
@@ -336,10 +355,11 @@ impl RegistryTx {
 }
 
 /// A transaction for a named cross-firm background job (see [`SystemJob`]).
+/// Its commit does not move any write epoch: the jobs write only their own bookkeeping (outbox
+/// claims and deliveries, client notices, digest runs), which no value kept with an epoch reads.
 pub struct SystemJobTx {
     tx: DatabaseTransaction,
     backend: Backend,
-    epochs: Arc<WriteEpochs>,
 }
 
 impl SystemJobTx {
@@ -352,8 +372,6 @@ impl SystemJobTx {
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
-        let result = self.tx.commit().await;
-        self.epochs.bump_all();
-        result
+        self.tx.commit().await
     }
 }

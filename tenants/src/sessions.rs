@@ -178,12 +178,13 @@ pub async fn find(tx: &TenantTx, presented: &str, policy: SessionPolicy) -> Resu
 }
 
 /// Does what [`find`] called for — deletes an expired session, records activity on a live one
-/// at most once a minute — and returns the live session, if any.
+/// at most once a minute — and returns the live session, if any. Bookkeeping writes: a cached
+/// session checks its own deadlines on every use, so neither needs to retire other answers.
 pub async fn settle(db: &TenantDb, found: Found) -> Result<Option<ActiveSession>, DbErr> {
     match found {
         Found::Nothing => Ok(None),
         Found::Expired(id) => {
-            let tx = db.write().await?;
+            let tx = db.write_bookkeeping().await?;
             session::Entity::scoped_delete(&tx)
                 .filter(Column::Id.eq(id))
                 .exec(tx.conn())
@@ -193,7 +194,7 @@ pub async fn settle(db: &TenantDb, found: Found) -> Result<Option<ActiveSession>
         }
         Found::Live { session, touch, .. } => {
             if touch {
-                let tx = db.write().await?;
+                let tx = db.write_bookkeeping().await?;
                 session::Entity::scoped_update(&tx)
                     .col_expr(Column::LastSeenAt, Expr::value(Utc::now()))
                     .filter(Column::Id.eq(session.id))

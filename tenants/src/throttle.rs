@@ -88,7 +88,8 @@ pub async fn record_failure(
 
 /// Forgets an account's failures (successful sign-in or password reset).
 pub async fn clear_account(db: &TenantDb, keys: &ThrottleKeys) -> Result<(), DbErr> {
-    let tx = db.write().await?;
+    // Nothing shown to a signed-in request reads these counters.
+    let tx = db.write_bookkeeping().await?;
     auth_throttle::Entity::scoped_delete(&tx)
         .filter(Column::Key.eq(keys.account.as_str()))
         .exec(tx.conn())
@@ -103,7 +104,8 @@ async fn bump(
     lock_for: impl Fn(u32) -> Option<Duration>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    let tx = db.write().await?;
+    // Nothing shown to a signed-in request reads these counters.
+    let tx = db.write_bookkeeping().await?;
     // Make sure the row exists, then take it under a row lock so concurrent failures add up.
     let mut seed = auth_throttle::ActiveModel::new_active(&tx);
     seed.key = Set(key.to_owned());

@@ -15,6 +15,7 @@ on_both_backends!(
     reset_links_expire_and_use_the_stored_portal_url,
     cached_options_never_cross_firms,
     a_signed_in_request_sees_every_change_at_once,
+    sign_ins_do_not_retire_cached_sessions,
 );
 
 async fn idle_and_absolute_session_lifetimes_end_sessions(app: TestApp) {
@@ -258,6 +259,14 @@ async fn a_signed_in_request_sees_every_change_at_once(app: TestApp) {
 
     // SQLite (one process writes the database) answers most of these from the session cache;
     // PostgreSQL (several nodes may) reads every session.
+    let cached = session_lookups(&app, "cache").await;
+    match app.backend {
+        Backend::Sqlite => assert!(cached >= 3, "cache hits: {cached}"),
+        Backend::Postgres => assert_eq!(cached, 0),
+    }
+}
+
+async fn session_lookups(app: &TestApp, source: &str) -> u64 {
     let metrics = app
         .http
         .get(app.operator_url("/metrics"))
@@ -267,14 +276,70 @@ async fn a_signed_in_request_sees_every_change_at_once(app: TestApp) {
         .text()
         .await
         .unwrap();
-    let cached: u64 = metrics
+    let line = format!("portico_session_lookups_total{{source=\"{source}\"}} ");
+    metrics
         .lines()
-        .find(|l| l.starts_with("portico_session_lookups_total{source=\"cache\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|n| n.parse().unwrap())
-        .unwrap_or(0);
+        .find_map(|l| l.strip_prefix(&line))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// Signing in writes only bookkeeping (a new session, last-login time, audit): on SQLite the
+/// other signed-in requests of the firm keep being answered from memory meanwhile, so a burst of
+/// sign-ins does not push everyone else back to the database.
+async fn sign_ins_do_not_retire_cached_sessions(app: TestApp) {
+    let (admin, client, _contact, _file) = app.firm_with_client().await;
+    let me = || async {
+        app.firm_api(&admin, Method::GET, "/me")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(me().await, 200);
+    assert_eq!(me().await, 200);
+    let (cached, read) = (
+        session_lookups(&app, "cache").await,
+        session_lookups(&app, "database").await,
+    );
+    // Another sign-in of the firm (the client again, on a second device), and a failed one.
+    let second = app
+        .client_sign_in(
+            &client.slug,
+            &client.email,
+            crate::support::portal::CLIENT_PASSWORD,
+        )
+        .await;
+    let wrong = app
+        .http
+        .post(app.firm_url(&admin.slug, "/api/v1/portal/session"))
+        .json(&json!({"email": client.email, "password": "not the password at all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(me().await, 200);
+    let after = (
+        session_lookups(&app, "cache").await,
+        session_lookups(&app, "database").await,
+    );
     match app.backend {
-        Backend::Sqlite => assert!(cached >= 3, "cache hits: {cached}\n{metrics}"),
-        Backend::Postgres => assert_eq!(cached, 0, "{metrics}"),
+        Backend::Sqlite => assert_eq!(
+            after,
+            (cached + 1, read),
+            "the member's session stayed cached"
+        ),
+        Backend::Postgres => assert_eq!(after, (0, read + 1)),
+    }
+    // Both of the client's sessions work.
+    for session in [&client, &second] {
+        assert_eq!(
+            app.portal_api(session, Method::GET, "/me")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
 }

@@ -493,7 +493,8 @@ pub async fn sign_in<K: AccountKind>(
     throttle::clear_account(&db, &keys)
         .await
         .map_err(internal)?;
-    let tx = db.write().await.map_err(internal)?;
+    // Bookkeeping: a new session, the last-login time, audit and activity entries.
+    let tx = db.write_bookkeeping().await.map_err(internal)?;
     let session = sessions::create(
         &tx,
         K::PRINCIPAL,

@@ -808,7 +808,7 @@ impl PortalBillingApi {
         };
         let bills = state
             .client_reads
-            .remembered(&ctx, "bills", name.clone(), load)
+            .remembered(&ctx, "bills", since_last_login_key(&name, &ctx), load)
             .await?;
         Ok(Json(bills.as_ref().clone()))
     }
@@ -1023,4 +1023,13 @@ async fn record_client_audit(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// "Since Last Login" depends on the session's account as read at sign-in (a sign-in does not
+/// move the firm's write epoch), so its kept answer is per previous-login time.
+fn since_last_login_key(view: &str, ctx: &crate::client_auth::ClientCtx) -> String {
+    match ctx.client.previous_login_at {
+        Some(at) => format!("{view} {}", at.timestamp_micros()),
+        None => view.to_owned(),
+    }
 }
