@@ -10,7 +10,7 @@
 //! only where one process writes the database: the embedded SQLite deployment. PostgreSQL
 //! deployments may run several nodes and do not use such caches.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::ids::TenantId;
@@ -41,9 +41,7 @@ impl std::fmt::Debug for WriteEpochs {
 
 impl WriteEpochs {
     fn bucket(&self, tenant: TenantId) -> &AtomicU64 {
-        let mut hasher = self.hasher.build_hasher();
-        tenant.hash(&mut hasher);
-        &self.buckets[(hasher.finish() as usize) % BUCKETS]
+        &self.buckets[(self.hasher.hash_one(tenant) as usize) % BUCKETS]
     }
 
     /// The firm's epoch now. Read it *before* reading what will be cached.

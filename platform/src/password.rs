@@ -1,14 +1,15 @@
-//! Password hashing with Argon2id (OWASP: m=19 MiB, t=2, p=1), run off the async runtime behind
-//! a semaphore of one less than the cores so a login storm cannot starve other requests or
-//! memory.
+//! Password hashing with Argon2id (OWASP: m=19 MiB, t=2, p=1) on dedicated threads of lower
+//! CPU priority, one less than the cores: a login storm can neither take every core nor, on the
+//! core it has, delay other requests — the scheduler runs them first and hashes with what is
+//! left (bench/, login storm).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -16,9 +17,12 @@ pub enum PasswordError {
     Hashing,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    /// Hashing jobs, taken by the hashing threads in turn.
+    jobs: mpsc::Sender<Job>,
     /// Verified against for unknown accounts so that "no such user" costs the same time.
     dummy_hash: Arc<str>,
 }
@@ -30,6 +34,62 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Priority of the hashing threads on the library's 0–99 scale: 22 is niceness 10 on Linux, so
+/// they get about a tenth of a core that other work wants — sign-ins slow down under load rather
+/// than everything else, and still go on.
+const HASHING_PRIORITY: u8 = 22;
+
+fn spawn_hashing_threads(count: usize) -> mpsc::Sender<Job> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for n in 0..count {
+        let receiver = Arc::clone(&receiver);
+        let spawned = std::thread::Builder::new()
+            .name(format!("portico-argon2-{n}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    // A poisoned lock means another hashing thread panicked while waiting;
+                    // the receiver itself is still sound.
+                    let next = match receiver.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match next {
+                        Ok(job) => job(),
+                        // Every hasher is gone: the process is shutting down.
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::error!(error = %err, "could not start a password-hashing thread");
+        }
+    }
+    sender
+}
+
+fn lower_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let lowered = ThreadPriorityValue::try_from(HASHING_PRIORITY)
+        .map_err(|e| e.to_string())
+        .and_then(|value| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Crossplatform(value),
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+            )
+            .map_err(|e| e.to_string())
+        });
+    if let Err(err) = lowered {
+        tracing::warn!(error = %err, "password hashing runs at normal priority");
+    }
+}
+
 impl PasswordHasher {
     pub fn new() -> Self {
         // One core is always left to everything else: with a hash per core, a login storm
@@ -37,49 +97,54 @@ impl PasswordHasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let permits = cores.saturating_sub(1).max(1);
         let dummy = hash_blocking("portico-dummy-password-for-timing")
             .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
         Self {
-            permits: Arc::new(Semaphore::new(permits)),
+            jobs: spawn_hashing_threads(cores.saturating_sub(1).max(1)),
             dummy_hash: dummy.into(),
         }
     }
 
+    /// Runs `work` on a hashing thread and waits for its answer without blocking the runtime.
+    async fn on_hashing_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.jobs.send(job).ok()?;
+        answered.await.ok()
+    }
+
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Hashing)?;
         let password = password.expose_secret().to_owned();
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
+        self.on_hashing_thread(move || hash_blocking(&password))
             .await
-            .map_err(|_| PasswordError::Hashing)?
+            .ok_or(PasswordError::Hashing)?
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no account,
     /// so both paths take the same time. Returns false for no account.
     pub async fn verify(&self, stored: Option<&str>, password: &SecretString) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let exists = stored.is_some();
         let hash = stored
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy_hash.to_string());
         let password = password.expose_secret().to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    argon2()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .on_hashing_thread(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        argon2()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false);
         exists && ok
     }
 }
