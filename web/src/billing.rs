@@ -390,10 +390,13 @@ pub async fn save_billing_options(
 
 /// Whose bills and which files: the files shared with the client — none when the firm does
 /// not share bills in the Portal (Options > Client Portal), so the Billing module is empty and
-/// every bill answers 404, like any other kind the firm stopped sharing. Call it before opening
-/// a transaction: the files may be read with a connection of their own.
-pub async fn client_scope(state: &AppState, ctx: &ClientCtx) -> Result<ClientScope, DbErr> {
-    client_scope_and_files(state, ctx)
+/// every bill answers 404, like any other kind the firm stopped sharing.
+pub async fn client_scope(
+    state: &AppState,
+    ctx: &ClientCtx,
+    tx: &TenantTx,
+) -> Result<ClientScope, DbErr> {
+    client_scope_and_files(state, ctx, tx)
         .await
         .map(|(scope, _)| scope)
 }
@@ -402,9 +405,10 @@ pub async fn client_scope(state: &AppState, ctx: &ClientCtx) -> Result<ClientSco
 pub async fn client_scope_and_files(
     state: &AppState,
     ctx: &ClientCtx,
+    tx: &TenantTx,
 ) -> Result<(ClientScope, Vec<SharedFile>), DbErr> {
     let files = if shares_bills(state, ctx).await {
-        crate::client_reads::shared_files(state, ctx)
+        crate::client_reads::shared_files_in(state, ctx, tx)
             .await?
             .to_vec()
     } else {
@@ -448,8 +452,8 @@ pub async fn client_bills(
     ctx: &ClientCtx,
     view: BillingView,
 ) -> Result<(ClientBilling, Vec<SharedFile>), BillingError> {
-    let (scope, files) = client_scope_and_files(state, ctx).await?;
     let tx = ctx.db.read().await?;
+    let (scope, files) = client_scope_and_files(state, ctx, &tx).await?;
     let billing = ledger::client_billing(&tx, &scope, view).await?;
     tx.commit().await?;
     Ok((billing, files))

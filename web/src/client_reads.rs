@@ -11,9 +11,9 @@ use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
-use portico_platform::Database;
 use portico_platform::cache::EpochCache;
 use portico_platform::ids::{ContactId, FileId};
+use portico_platform::{Database, TenantTx};
 use portico_tenants::portal_access::{self, SharedFile};
 use sea_orm::DbErr;
 
@@ -47,19 +47,30 @@ impl ClientReads {
     where
         T: Send + Sync + 'static,
     {
-        let key = (ctx.client.contact_id, what, params);
         let epoch = ctx.db.epoch();
-        if let Some(kept) = self.0.get(ctx.tenant.id, key.clone(), epoch)
-            && let Ok(value) = kept.downcast::<T>()
-        {
+        if let Some(value) = self.kept_at(ctx, what, params.clone(), epoch) {
             return Ok(value);
         }
+        let key = (ctx.client.contact_id, what, params);
         let value = Arc::new(load.await?);
         let kept: Arc<dyn Any + Send + Sync> = value.clone();
         self.0.insert(ctx.tenant.id, key, epoch, kept);
         Ok(value)
     }
+
+    fn kept_at<T: Send + Sync + 'static>(
+        &self,
+        ctx: &ClientCtx,
+        what: &'static str,
+        params: String,
+        epoch: u64,
+    ) -> Option<Arc<T>> {
+        let key = (ctx.client.contact_id, what, params);
+        self.0.get(ctx.tenant.id, key, epoch)?.downcast::<T>().ok()
+    }
 }
+
+const SHARED_FILES: &str = "shared files";
 
 /// The client's shared files, newest share first. Call it outside any transaction: it may
 /// read with a connection of its own.
@@ -75,8 +86,26 @@ pub async fn shared_files(
     };
     state
         .client_reads
-        .remembered(ctx, "shared files", String::new(), load)
+        .remembered(ctx, SHARED_FILES, String::new(), load)
         .await
+}
+
+/// [`shared_files`] for a caller already holding a transaction: from memory when kept, else
+/// read in `tx` — and then not kept, since `tx` may have started before the epoch was read.
+pub async fn shared_files_in(
+    state: &AppState,
+    ctx: &ClientCtx,
+    tx: &TenantTx,
+) -> Result<Arc<Vec<SharedFile>>, DbErr> {
+    let kept = state
+        .client_reads
+        .kept_at(ctx, SHARED_FILES, String::new(), ctx.db.epoch());
+    match kept {
+        Some(files) => Ok(files),
+        None => Ok(Arc::new(
+            portal_access::files_for_client(tx, &ctx.client).await?,
+        )),
+    }
 }
 
 /// One of them, or `None` — the same for "not shared", "not yours" and "missing".

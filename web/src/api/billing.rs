@@ -822,8 +822,8 @@ impl PortalBillingApi {
         id: Path<String>,
     ) -> Answer<Json<ClientInvoiceView>, Session> {
         let ctx = auth.0;
-        let scope = billing::client_scope(&state, &ctx).await?;
         let tx = ctx.db.read().await?;
+        let scope = billing::client_scope(&state, &ctx, &tx).await?;
         let invoice = ledger::client_invoice_detail(&tx, &scope, path_id(&id.0)?).await?;
         tx.commit().await?;
         Ok(Json(invoice.into()))

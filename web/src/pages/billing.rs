@@ -338,8 +338,8 @@ async fn invoice_page(req: &Request, state: Data<&AppState>, Path(id): Path<Stri
         return not_found(&state);
     };
     let loaded = async {
-        let (scope, files) = client_scope_and_files(&state, &ctx).await?;
         let tx = ctx.db.read().await?;
+        let (scope, files) = client_scope_and_files(&state, &ctx, &tx).await?;
         let invoice = ledger::client_invoice_detail(&tx, &scope, id).await?;
         let file = files.into_iter().find(|f| f.id == invoice.invoice.file_id);
         let saved = methods::list(&tx, ctx.client.contact_id).await?;
