@@ -96,11 +96,6 @@ impl Database {
         self.backend
     }
 
-    /// This process's write epochs (see [`crate::epochs`]).
-    pub fn epochs(&self) -> &WriteEpochs {
-        &self.epochs
-    }
-
     /// A handle for one firm. Only the request's resolved tenant (or a named system job acting
     /// for a firm) should ever produce one.
     pub fn tenant(&self, tenant: TenantId) -> TenantDb {
@@ -204,17 +199,9 @@ impl TenantDb {
         self.db.backend
     }
 
-    /// A read-write transaction bound to this firm.
+    /// A read-write transaction bound to this firm; its end moves the firm's write epoch.
     pub async fn write(&self) -> Result<TenantTx, DbErr> {
-        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
-        TenantTx::bind(
-            tx,
-            self.db.backend,
-            self.tenant,
-            AccessMode::ReadWrite,
-            self.db.epochs.clone(),
-        )
-        .await
+        self.begin_bound(AccessMode::ReadWrite, true).await
     }
 
     /// A read-write transaction that does not move the firm's write epoch, for sign-in
@@ -224,30 +211,18 @@ impl TenantDb {
     /// would otherwise retire every cached answer of the firm with each sign-in. Anything a
     /// signed-in request shows, and ending a session, goes through [`write`](Self::write).
     pub async fn write_bookkeeping(&self) -> Result<TenantTx, DbErr> {
-        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadWrite).await?;
-        let mut tx = TenantTx::bind(
-            tx,
-            self.db.backend,
-            self.tenant,
-            AccessMode::ReadWrite,
-            self.db.epochs.clone(),
-        )
-        .await?;
-        tx.wrote = None;
-        Ok(tx)
+        self.begin_bound(AccessMode::ReadWrite, false).await
     }
 
     /// A read-only transaction bound to this firm.
     pub async fn read(&self) -> Result<TenantTx, DbErr> {
-        let tx = begin(&self.db.conn, self.db.backend, AccessMode::ReadOnly).await?;
-        TenantTx::bind(
-            tx,
-            self.db.backend,
-            self.tenant,
-            AccessMode::ReadOnly,
-            self.db.epochs.clone(),
-        )
-        .await
+        self.begin_bound(AccessMode::ReadOnly, false).await
+    }
+
+    async fn begin_bound(&self, mode: AccessMode, moves_epoch: bool) -> Result<TenantTx, DbErr> {
+        let tx = begin(&self.db.conn, self.db.backend, mode).await?;
+        let bump = moves_epoch.then(|| self.db.epochs.clone());
+        TenantTx::bind(tx, self.db.backend, self.tenant, mode, bump).await
     }
 
     /// This firm's write epoch now (see [`crate::epochs`]).
@@ -271,7 +246,7 @@ impl TenantTx {
         backend: Backend,
         tenant: TenantId,
         mode: AccessMode,
-        epochs: Arc<WriteEpochs>,
+        bump: Option<Arc<WriteEpochs>>,
     ) -> Result<Self, DbErr> {
         if backend == Backend::Postgres {
             // Transaction-local (`true`), so a pooled connection never carries it to the next
@@ -292,7 +267,7 @@ impl TenantTx {
             tx,
             tenant,
             backend,
-            wrote: (mode == AccessMode::ReadWrite).then_some(epochs),
+            wrote: bump,
         })
     }
 
@@ -344,7 +319,7 @@ impl RegistryTx {
             self.backend,
             tenant,
             AccessMode::ReadWrite,
-            self.epochs,
+            Some(self.epochs),
         )
         .await
     }
