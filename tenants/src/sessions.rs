@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use portico_platform::token::{RawToken, TokenHash, looks_like_token};
+use portico_platform::token::{RawToken, TokenHash};
 use portico_platform::{TenantActiveModel, TenantDb, TenantScoped, TenantTx};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, QueryFilter};
@@ -140,12 +140,8 @@ impl Found {
     }
 }
 
-/// Reads the session for `presented` in `tx` (no writes; see [`settle`]).
-pub async fn find(tx: &TenantTx, presented: &str, policy: SessionPolicy) -> Result<Found, DbErr> {
-    if !looks_like_token(presented) {
-        return Ok(Found::Nothing);
-    }
-    let hash = TokenHash::of(presented);
+/// Reads the session whose token hashes to `hash` in `tx` (no writes; see [`settle`]).
+pub async fn find(tx: &TenantTx, hash: &TokenHash, policy: SessionPolicy) -> Result<Found, DbErr> {
     let row = session::Entity::scoped(tx)
         .filter(Column::TokenHash.eq(hash.as_str()))
         .one(tx.conn())

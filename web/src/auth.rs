@@ -188,13 +188,16 @@ pub struct CachedSession<A> {
 /// the moment it ends, so every request reads it.
 pub type SessionCache<A> = EpochCache<String, CachedSession<A>>;
 
-pub fn session_cache<A: Clone + Send + Sync + 'static>(db: &Database) -> SessionCache<A> {
-    EpochCache::where_single_writer(db.backend(), MEMORY_TTL, 100_000)
+/// A cache of answers kept with write epochs (sessions, client reads): on SQLite only, for at
+/// most 30 s like the host cache — the bound for a change made by another process (a
+/// `portico tenant …` command beside the server).
+pub fn memory_cache<K, V>(db: &Database) -> EpochCache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    EpochCache::where_single_writer(db.backend(), Duration::from_secs(30), 100_000)
 }
-
-/// How long a value may be answered from memory at all, like the host cache: the bound for a
-/// change made by another process (a `portico tenant …` command beside the server).
-pub const MEMORY_TTL: Duration = Duration::from_secs(30);
 
 /// Resolves the account of kind `K` behind the request's session (CSRF is checked
 /// separately). The session and the account are read in one transaction, or answered from
@@ -213,9 +216,9 @@ pub async fn authenticate<K: AccountKind>(
     let db = state.db.tenant(tenant.id);
     let policy = session_policy(state);
     let cache = K::session_cache(state);
-    let key = TokenHash::of(&token).as_str().to_owned();
+    let hash = TokenHash::of(&token);
     let epoch = db.epoch();
-    if let Some(hit) = cache.get(tenant.id, key.clone(), epoch)
+    if let Some(hit) = cache.get(tenant.id, hash.as_str().to_owned(), epoch)
         && hit.times.judge(chrono::Utc::now(), policy) == (Freshness::Live { touch: false })
     {
         state.metrics.session_lookup(true);
@@ -230,9 +233,7 @@ pub async fn authenticate<K: AccountKind>(
     }
     state.metrics.session_lookup(false);
     let tx = db.read().await.map_err(internal)?;
-    let found = sessions::find(&tx, &token, policy)
-        .await
-        .map_err(internal)?;
+    let found = sessions::find(&tx, &hash, policy).await.map_err(internal)?;
     let account = match found.live(K::PRINCIPAL) {
         Some(session) => K::session_account(&tx, session.principal_id)
             .await
@@ -240,7 +241,8 @@ pub async fn authenticate<K: AccountKind>(
         None => None,
     };
     tx.commit().await.map_err(internal)?;
-    // A session about to be touched is not cached: the touch is a write, which retires it.
+    // A session due a touch is not cached: its kept deadlines would be a minute old, so every
+    // hit would come back here for the touch anyway.
     let untouched_times = match &found {
         Found::Live {
             times,
@@ -261,7 +263,7 @@ pub async fn authenticate<K: AccountKind>(
             times,
             account: account.clone(),
         };
-        cache.insert(tenant.id, key, epoch, cached);
+        cache.insert(tenant.id, hash.as_str().to_owned(), epoch, cached);
     }
     Ok(Authenticated {
         ip: client_ip(req, state),

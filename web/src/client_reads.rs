@@ -17,7 +17,7 @@ use portico_platform::{Database, TenantTx};
 use portico_tenants::portal_access::{self, SharedFile};
 use sea_orm::DbErr;
 
-use crate::auth::MEMORY_TTL;
+use crate::auth::memory_cache;
 use crate::client_auth::ClientCtx;
 use crate::state::AppState;
 
@@ -28,11 +28,7 @@ pub struct ClientReads(EpochCache<ReadKey, Arc<dyn Any + Send + Sync>>);
 
 impl ClientReads {
     pub fn new(db: &Database) -> Self {
-        Self(EpochCache::where_single_writer(
-            db.backend(),
-            MEMORY_TTL,
-            100_000,
-        ))
+        Self(memory_cache(db))
     }
 
     /// `load`'s answer for (`what`, `params`), from memory when the firm has not been written
