@@ -67,15 +67,7 @@ async fn health_readiness_docs_and_metrics(app: TestApp) {
     let firm = app.create_tenant().await;
     let slug = firm["slug"].as_str().unwrap();
     app.http.get(app.firm_url(slug, "/")).send().await.unwrap();
-    let metrics = app
-        .http
-        .get(app.operator_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(r#"portico_http_requests_total{method="POST",route="/api/v1/platform/tenants",status="201"}"#), "{metrics}");
     assert!(metrics.contains(r#"route="/",status="200""#));
     assert!(metrics.contains("portico_http_request_duration_seconds_bucket"));

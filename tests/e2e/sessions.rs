@@ -267,15 +267,7 @@ async fn a_signed_in_request_sees_every_change_at_once(app: TestApp) {
 }
 
 async fn session_lookups(app: &TestApp, source: &str) -> u64 {
-    let metrics = app
-        .http
-        .get(app.operator_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let line = format!("portico_session_lookups_total{{source=\"{source}\"}} ");
     metrics
         .lines()

@@ -262,6 +262,18 @@ impl TestApp {
     }
 
     /// Runs a `SELECT COUNT(*) AS n …` with the owner's rights.
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.operator_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn count(&self, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
         let db = self.owner_db().await;
         let sql = self.sql(sql);
