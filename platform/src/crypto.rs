@@ -1,4 +1,5 @@
-//! Encryption at rest (SPEC §11): AES-256-GCM from RustCrypto's `aes-gcm`, never hand-rolled.
+//! Encryption at rest (SPEC §11): AES-256-GCM from `ring` driven by RustCrypto's `aead` traits
+//! and STREAM construction ([`aes_gcm_ring`] says why), never hand-rolled.
 //!
 //! **Key hierarchy.** The platform *master key* (configuration `storage.master_key`) wraps one
 //! random *tenant key* per firm (stored in `tenant_key.wrapped_key`, associated data: the firm's
@@ -18,11 +19,12 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::rand_core::RngCore;
-use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+mod aes_gcm_ring;
+
+use aead::generic_array::GenericArray;
+use aead::rand_core::RngCore;
+use aead::stream::{DecryptorBE32, EncryptorBE32};
+use aead::{Aead, AeadCore, Key, KeyInit, Nonce, OsRng, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use secrecy::{ExposeSecret, SecretString};
@@ -30,6 +32,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, StorageSettings};
 use crate::ids::{DocumentId, TenantId};
+use aes_gcm_ring::Aes256GcmRing;
 
 /// Every key in the hierarchy is an AES-256 key.
 pub const KEY_LEN: usize = 32;
@@ -80,13 +83,13 @@ impl RawKey {
         Some(Self(Zeroizing::new(array)))
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.as_ref()))
+    fn cipher(&self) -> Aes256GcmRing {
+        Aes256GcmRing::new(Key::<Aes256GcmRing>::from_slice(self.0.as_ref()))
     }
 
     /// `version ‖ nonce ‖ AES-GCM(inner)` under this key, bound to `aad`.
     fn wrap(&self, inner: &RawKey, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = Aes256GcmRing::generate_nonce(&mut OsRng);
         let sealed = self
             .cipher()
             .encrypt(
@@ -111,7 +114,10 @@ impl RawKey {
         let (nonce, sealed) = wrapped[1..].split_at(WRAP_NONCE_LEN);
         let opened = Zeroizing::new(
             self.cipher()
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+                .decrypt(
+                    Nonce::<Aes256GcmRing>::from_slice(nonce),
+                    Payload { msg: sealed, aad },
+                )
                 .map_err(|_| CryptoError::Integrity("wrapped key does not open"))?,
         );
         RawKey::from_slice(&opened).ok_or(CryptoError::Integrity("wrapped key has a wrong length"))
@@ -392,7 +398,7 @@ impl DocumentKey {
 /// Seals plaintext as it arrives. Holds at most one chunk; a full chunk is sealed only once
 /// more data shows it is not the last one.
 pub struct BlobSealer {
-    encryptor: EncryptorBE32<Aes256Gcm>,
+    encryptor: EncryptorBE32<Aes256GcmRing>,
     aad: Vec<u8>,
     pending: Vec<u8>,
     header: [u8; HEADER_LEN],
@@ -437,7 +443,7 @@ impl BlobSealer {
 /// Opens a blob chunk by chunk, in order. The caller reads [`BlobOpener::next_chunk_len`]
 /// bytes at a time (after the header) and hands them to [`BlobOpener::open_chunk`].
 pub struct BlobOpener {
-    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    decryptor: Option<DecryptorBE32<Aes256GcmRing>>,
     aad: Vec<u8>,
     remaining: u64,
 }
@@ -556,6 +562,101 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The same document key as RustCrypto's AES-256-GCM, the implementation blobs were
+    /// first written with.
+    fn rustcrypto_cipher(key: &RawKey) -> aes_gcm::Aes256Gcm {
+        use aes_gcm::KeyInit;
+        aes_gcm::Aes256Gcm::new(aes_gcm::Key::<aes_gcm::Aes256Gcm>::from_slice(
+            key.0.as_ref(),
+        ))
+    }
+
+    #[test]
+    fn blobs_are_compatible_with_rustcrypto_aes_gcm_both_ways() {
+        use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
+        let (tenant, doc, key) = (TenantId::new(), DocumentId::new(), DocumentKey::generate());
+        let data = sample(2 * CHUNK_LEN + 999);
+        let aad = blob_aad(tenant, doc);
+        let with_aad = |msg| aes_gcm::aead::Payload { msg, aad: &aad };
+
+        // Sealed here, opened by RustCrypto.
+        let blob = seal(&key, tenant, doc, &data, 5000);
+        let prefix = GenericArray::from_slice(&blob[5..HEADER_LEN]);
+        let mut decryptor = DecryptorBE32::from_aead(rustcrypto_cipher(&key.0), prefix);
+        let sealed: Vec<&[u8]> = blob[HEADER_LEN..].chunks(SEALED_CHUNK_LEN).collect();
+        let mut opened = Vec::new();
+        for chunk in &sealed[..sealed.len() - 1] {
+            opened.extend(
+                decryptor
+                    .decrypt_next(with_aad(*chunk))
+                    .expect("RustCrypto opens it"),
+            );
+        }
+        opened.extend(
+            decryptor
+                .decrypt_last(with_aad(sealed[sealed.len() - 1]))
+                .expect("RustCrypto opens the last chunk"),
+        );
+        assert_eq!(opened, data);
+
+        // Sealed by RustCrypto (as blobs written before were), opened here.
+        let mut old = blob[..HEADER_LEN].to_vec();
+        let prefix = GenericArray::from_slice(&blob[5..HEADER_LEN]);
+        let mut encryptor = EncryptorBE32::from_aead(rustcrypto_cipher(&key.0), prefix);
+        let pieces: Vec<&[u8]> = data.chunks(CHUNK_LEN).collect();
+        for piece in &pieces[..pieces.len() - 1] {
+            old.extend(encryptor.encrypt_next(with_aad(*piece)).expect("seal"));
+        }
+        old.extend(
+            encryptor
+                .encrypt_last(with_aad(pieces[pieces.len() - 1]))
+                .expect("seal last"),
+        );
+        assert_eq!(
+            old, blob,
+            "the same key and nonce prefix give the same bytes"
+        );
+        let mut tampered = old.clone();
+        tampered[HEADER_LEN + 10] ^= 1;
+        assert!(open(&key, tenant, doc, &tampered).is_err());
+        assert_eq!(open(&key, tenant, doc, &old).expect("opens"), data);
+    }
+
+    #[test]
+    fn wrapped_keys_are_compatible_with_rustcrypto_aes_gcm_both_ways() {
+        use aes_gcm::aead::Aead as _;
+        let (master, tenant) = (MasterKey::generate(), TenantId::new());
+        let kek = TenantKey::generate();
+        let aad = tenant_key_aad(tenant);
+
+        let wrapped = master.wrap_tenant_key(tenant, &kek).expect("wrap");
+        let (nonce, sealed) = wrapped[1..].split_at(WRAP_NONCE_LEN);
+        let opened = rustcrypto_cipher(&master.0)
+            .decrypt(
+                aes_gcm::Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .expect("RustCrypto unwraps it");
+        assert_eq!(opened.as_slice(), kek.0.0.as_ref());
+
+        let nonce = [9u8; WRAP_NONCE_LEN];
+        let sealed = rustcrypto_cipher(&master.0)
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload {
+                    msg: kek.0.0.as_ref(),
+                    aad: &aad,
+                },
+            )
+            .expect("RustCrypto wraps");
+        let old: Vec<u8> = [&[WRAP_VERSION][..], &nonce, &sealed].concat();
+        let unwrapped = master.unwrap_tenant_key(tenant, &old).expect("unwraps");
+        assert_eq!(unwrapped.0.0.as_ref(), kek.0.0.as_ref());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! **Local** (`storage.backend = "local"`, the default): `storage.dir/<firm id>/<name>`. An
 //! upload is written to a temp file (`.upload-…`, mode 0600) in the firm's directory, fsynced,
 //! renamed to its name, and the directory fsynced; a failed or dropped upload removes its temp
-//! file.
+//! file. The upload is written behind: the caller fills one [`LOCAL_IO_BUFFER`] while the
+//! previous one is written on a blocking thread, the buffers being handed over rather than
+//! copied (a `BufWriter` over `tokio::fs::File` copied every byte twice more).
 //!
 //! **S3** (`storage.backend = "s3"`, through `object_store`): `<prefix>/<firm id>/<name>` in
 //! `storage.s3.bucket`. An upload of at most [`PART_SIZE`] bytes is one PUT; a larger one becomes
@@ -31,7 +33,7 @@ use object_store::{
     GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
 };
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, BufReader};
 use tokio::task::JoinSet;
 
 use crate::config::{Settings, StorageBackend};
@@ -279,9 +281,10 @@ impl BlobStore {
             options.write(true).create_new(true);
             #[cfg(unix)]
             options.mode(0o600);
-            let file = options.open(&temp).await?;
+            let file = options.open(&temp).await?.into_std().await;
             return Ok(BlobUpload(Upload::Local(LocalUpload {
-                file: BufWriter::with_capacity(LOCAL_IO_BUFFER, file),
+                file: WriteBehind::Idle(file, Vec::with_capacity(LOCAL_UPLOAD_CAPACITY)),
+                buffer: Vec::with_capacity(LOCAL_UPLOAD_CAPACITY),
                 temp: TempGuard(Some(temp)),
                 path: dir.join(name),
                 dir,
@@ -416,11 +419,35 @@ enum Upload {
 }
 
 impl BlobUpload {
-    /// Appends bytes. With S3 this may wait for a part to be sent (back-pressure on the client).
+    /// Appends bytes. This may wait for earlier bytes to be written (on disk) or for a part to
+    /// be sent (S3): back-pressure on the client.
     pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_with(|buffer| {
+            buffer.extend_from_slice(data);
+            Ok::<_, io::Error>(())
+        })
+        .await
+    }
+
+    /// Appends what `fill` appends to the buffer it is given — on disk the upload's own buffer,
+    /// so a producer (the sealer) writes its output straight into it without another copy.
+    pub async fn write_with<E: From<io::Error>>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
         match &mut self.0 {
-            Upload::Local(local) => local.file.write_all(data).await,
-            Upload::Remote(remote) => remote.write(data).await,
+            Upload::Local(local) => {
+                fill(&mut local.buffer)?;
+                if local.buffer.len() >= LOCAL_IO_BUFFER {
+                    local.write_behind().await?;
+                }
+                Ok(())
+            }
+            Upload::Remote(remote) => {
+                let mut data = Vec::new();
+                fill(&mut data)?;
+                Ok(remote.write(&data).await?)
+            }
         }
     }
 
@@ -435,23 +462,67 @@ impl BlobUpload {
 }
 
 struct LocalUpload {
-    file: BufWriter<tokio::fs::File>,
+    file: WriteBehind,
+    /// Being filled by the caller; handed to the blocking writer once [`LOCAL_IO_BUFFER`] long.
+    buffer: Vec<u8>,
     temp: TempGuard,
     dir: PathBuf,
     path: PathBuf,
 }
 
+/// The temp file, with the buffer to fill next, or being written on a blocking thread (which
+/// hands both back, the buffer emptied).
+enum WriteBehind {
+    Idle(std::fs::File, Vec<u8>),
+    Writing(tokio::task::JoinHandle<io::Result<(std::fs::File, Vec<u8>)>>),
+    /// Only after a failed write: the upload is abandoned (and its temp file removed).
+    Failed,
+}
+
+impl WriteBehind {
+    /// Waits for the write in flight, if any; the file and an empty buffer.
+    async fn idle(&mut self) -> io::Result<(std::fs::File, Vec<u8>)> {
+        match std::mem::replace(self, WriteBehind::Failed) {
+            WriteBehind::Idle(file, spare) => Ok((file, spare)),
+            WriteBehind::Writing(task) => task
+                .await
+                .map_err(|err| io::Error::other(format!("blob write task failed: {err}")))?,
+            WriteBehind::Failed => Err(io::Error::other("an earlier write of this blob failed")),
+        }
+    }
+}
+
 impl LocalUpload {
+    /// Starts writing the filled buffer and gives the caller the other one to fill.
+    async fn write_behind(&mut self) -> io::Result<()> {
+        let (mut file, spare) = self.file.idle().await?;
+        let mut full = std::mem::replace(&mut self.buffer, spare);
+        self.file = WriteBehind::Writing(tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            file.write_all(&full)?;
+            full.clear();
+            Ok((file, full))
+        }));
+        Ok(())
+    }
+
     async fn commit(self) -> io::Result<()> {
         let LocalUpload {
-            mut file,
+            file: mut writer,
+            buffer,
             mut temp,
             dir,
             path,
         } = self;
-        file.flush().await?;
-        file.get_ref().sync_all().await?;
-        drop(file);
+        let (file, _) = writer.idle().await?;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut file = file;
+            file.write_all(&buffer)?;
+            file.sync_all()
+        })
+        .await
+        .map_err(|err| io::Error::other(format!("blob write task failed: {err}")))??;
         let temp_path = temp
             .0
             .clone()
@@ -642,6 +713,9 @@ type ObjectReader = Pin<Box<dyn futures::AsyncRead + Send>>;
 /// Local files are read and written through a 1 MiB buffer: every `tokio::fs` call is a hop to
 /// a blocking thread, and a hop per 64 KiB chunk cost more than the disk (bench/, 50 MB).
 const LOCAL_IO_BUFFER: usize = 1 << 20;
+/// A write-behind buffer's allocation: one [`LOCAL_IO_BUFFER`] and the sealed chunk that may
+/// take it past that length, so it never grows.
+const LOCAL_UPLOAD_CAPACITY: usize = LOCAL_IO_BUFFER + 128 * 1024;
 
 enum Source {
     Local(BufReader<tokio::fs::File>),

@@ -997,7 +997,8 @@ impl StoredBlob {
 
 /// Streams one upload into an encrypted blob (see the module comment). Holds at most
 /// [`SNIFF_LEN`] bytes for the type check and one chunk for the encryption, plus what the
-/// store buffers ([`portico_platform::storage`]: nothing on disk, a few parts on S3).
+/// store buffers ([`portico_platform::storage`]: two 1 MiB buffers on disk, a few parts on
+/// S3). Sealed chunks go straight into the store's buffer.
 pub struct BlobWriter {
     upload: BlobUpload,
     store: BlobStore,
@@ -1008,7 +1009,6 @@ pub struct BlobWriter {
     limit_bytes: u64,
     limit_mb: i32,
     received: u64,
-    sealed: Vec<u8>,
 }
 
 impl BlobWriter {
@@ -1037,7 +1037,6 @@ impl BlobWriter {
             limit_bytes: u64::try_from(limit_mb.max(0)).unwrap_or(0) * 1024 * 1024,
             limit_mb,
             received: 0,
-            sealed: Vec::with_capacity(2 * portico_platform::crypto::SEALED_CHUNK_LEN),
         })
     }
 
@@ -1051,12 +1050,10 @@ impl BlobWriter {
             });
         }
         self.check.update(data)?;
-        self.sealer.update(data, &mut self.sealed)?;
-        if !self.sealed.is_empty() {
-            self.upload.write(&self.sealed).await?;
-            self.sealed.clear();
-        }
-        Ok(())
+        let sealer = &mut self.sealer;
+        self.upload
+            .write_with(|out| Ok::<_, DocumentError>(sealer.update(data, out)?))
+            .await
     }
 
     /// Completes the type check, seals the last chunk and commits the blob under its generated
@@ -1070,12 +1067,12 @@ impl BlobWriter {
             sealer,
             check,
             received,
-            mut sealed,
             ..
         } = self;
         let content_type = check.finish()?;
-        sealer.finish(&mut sealed)?;
-        upload.write(&sealed).await?;
+        upload
+            .write_with(|out| Ok::<_, DocumentError>(sealer.finish(out).map(|_| ())?))
+            .await?;
         upload.commit().await?;
         Ok(StoredBlob {
             blob_name,

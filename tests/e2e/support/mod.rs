@@ -116,7 +116,8 @@ pub async fn base_overrides(backend: Backend, dir: &TempDir) -> Value {
     json!({
         "server": { "bind": "127.0.0.1:0", "public_port": 0, "base_domain": "localhost",
                     "shutdown_grace_secs": 10 },
-        "database": { "url": url, "migration_url": migration_url, "max_connections": 5 },
+        "database": { "url": url, "migration_url": migration_url,
+                      "max_connections": test_pool_size() },
         "platform": { "operator_token": format!("op-{}", random_suffix(32)) },
         "mail": { "transport": "file", "file_dir": dir.path().join("mail").display().to_string(),
                   "poll_interval_ms": 50, "retry_base_secs": 1, "retry_max_secs": 2 },
@@ -124,6 +125,16 @@ pub async fn base_overrides(backend: Backend, dir: &TempDir) -> Value {
                      "master_key": test_master_key() },
         "log": { "filter": "warn" },
     })
+}
+
+/// The pool size of every test application: 5, or `PORTICO_TEST_POOL_SIZE`. A run with 1
+/// (`PORTICO_TEST_POOL_SIZE=1 tests/run`) shows any request that takes a second pooled
+/// connection while holding one — with a full pool such a request waits for itself.
+fn test_pool_size() -> u32 {
+    std::env::var("PORTICO_TEST_POOL_SIZE")
+        .ok()
+        .and_then(|size| size.parse().ok())
+        .unwrap_or(5)
 }
 
 /// A fresh random master key (base64) for each test application.
