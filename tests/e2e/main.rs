@@ -22,6 +22,7 @@ mod lifecycle;
 mod members;
 mod object_storage;
 mod onboarding;
+mod one_connection;
 mod operator_console;
 mod options;
 mod outbox;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use poem::web::{Field, Multipart};
+use portico_platform::TenantTx;
 use portico_tenants::TenantRecord;
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::options::{self, FirmOptions, MAX_LOGO_BYTES, SHAREABLE_KINDS};
@@ -52,6 +53,22 @@ pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions
             DEFAULT_OPTIONS.clone()
         }
     }
+}
+
+/// [`options`] for a caller that holds a transaction of the firm: from the cache, else read in
+/// `tx` — never with a second pooled connection, which a full pool would make the request wait
+/// for while holding one (with every connection held so, for ever). Read in `tx`, the options
+/// are not cached (`tx` may have begun before a save the cache was told of), and a failure is
+/// the caller's error rather than the defaults.
+pub async fn options_in(
+    state: &AppState,
+    tenant: &TenantRecord,
+    tx: &TenantTx,
+) -> Result<Arc<FirmOptions>, DbErr> {
+    if let Some(hit) = state.options_cache.get(tenant.id).await {
+        return Ok(hit);
+    }
+    Ok(Arc::new(options::get(tx).await?))
 }
 
 pub async fn invalidate(state: &AppState, tenant: &TenantRecord) {

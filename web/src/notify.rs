@@ -48,8 +48,8 @@ pub async fn shared_with_clients(
     file: FileId,
     summary: &str,
 ) -> Result<(), DbErr> {
-    if crate::firm_options::options(state, tenant)
-        .await
+    if crate::firm_options::options_in(state, tenant, tx)
+        .await?
         .notify_client_on_share
     {
         notifications::queue_client_notices(tx, file, summary).await?;

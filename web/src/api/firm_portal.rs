@@ -160,6 +160,8 @@ impl FirmPortalApi {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
         let body = body.0;
+        // Before the transaction: the firm's options may need a connection of their own.
+        let firm = firm_context(&state, &ctx.tenant).await;
         let tx = ctx.db.write().await?;
         let view = if body.allow {
             let login_email = body
@@ -168,7 +170,6 @@ impl FirmPortalApi {
                 .ok_or_else(|| {
                     ApiError::unprocessable("login_email is required to allow Portal access")
                 })?;
-            let firm = firm_context(&state, &ctx.tenant).await;
             let request = AllowRequest {
                 login_email,
                 file_ids: body.file_ids.into_iter().map(FileId::from_uuid).collect(),

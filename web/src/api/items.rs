@@ -1,6 +1,8 @@
 //! Notes, appointments and tasks on files (firm and client sides), their Portal flags, the
 //! activity feed and member preferences.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -622,7 +624,7 @@ impl PortalItemsApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> Answer<Json<Vec<NoteView>>, Session> {
+    ) -> Answer<Json<Arc<Vec<NoteView>>>, Session> {
         let ctx = client.0;
         let file = file_id(&id.0)?;
         let rules = sharing_rules(&state, &ctx.tenant).await;
@@ -636,7 +638,8 @@ impl PortalItemsApi {
             .client_reads
             .remembered(&ctx, "file notes", file.to_string(), load)
             .await?;
-        Ok(Json(notes.as_ref().clone()))
+        // Serialized from the kept value itself (the schema is the list's).
+        Ok(Json(notes))
     }
 
     /// Add a note to one of my files
