@@ -18,6 +18,15 @@
 //! aborts its multipart upload. Reads stream the object; reading it again (the second pass of a
 //! verified download) asks for the same version by ETag, so a blob replaced in between fails
 //! instead of mixing two blobs.
+//!
+//! **Verified versions.** The store remembers (in memory, per process, bounded) which *version*
+//! of a blob has been written by an upload of this process or read through in full by a
+//! verifying reader ([`BlobStore::remember_verified`]): on disk the file's device, inode, size,
+//! modification and change times — any write through the file system moves the change time,
+//! which user space cannot set back — and on S3 the ETag. A download of a version already known
+//! whole skips its verification pass; its sending pass still authenticates every chunk, so a
+//! blob damaged below the file system (a bad disk block) is still refused, only after its
+//! authentic first chunks have been sent.
 
 use std::fmt;
 use std::io;
@@ -54,6 +63,45 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct BlobStore {
     root: PathBuf,
     remote: Option<Arc<Remote>>,
+    verified: Arc<moka::sync::Cache<(TenantId, String), BlobVersion>>,
+}
+
+/// One version of a stored blob's bytes (see the module comment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobVersion(String);
+
+/// Blob versions remembered as whole; ~150 bytes each.
+const VERIFIED_CAPACITY: u64 = 10_000;
+
+fn verified_versions() -> Arc<moka::sync::Cache<(TenantId, String), BlobVersion>> {
+    Arc::new(moka::sync::Cache::new(VERIFIED_CAPACITY))
+}
+
+/// The version of a local file from its metadata (`None` where there is no change time).
+fn local_version(meta: &std::fs::Metadata) -> Option<BlobVersion> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(BlobVersion(format!(
+            "{} {} {} {}.{} {}.{}",
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        )))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+fn remote_version(e_tag: Option<&str>) -> Option<BlobVersion> {
+    e_tag.map(|e_tag| BlobVersion(format!("etag {e_tag}")))
 }
 
 struct Remote {
@@ -145,7 +193,11 @@ impl BlobStore {
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
-        Ok(Self { root, remote: None })
+        Ok(Self {
+            root,
+            remote: None,
+            verified: verified_versions(),
+        })
     }
 
     /// The store `storage.backend` names. Building the S3 client does not contact the bucket;
@@ -211,7 +263,21 @@ impl BlobStore {
                 prefix,
                 label,
             })),
+            verified: verified_versions(),
         }
+    }
+
+    /// Records `version` of the blob `name` as whole: written by this process's upload, or read
+    /// through in full by a verifying reader.
+    pub fn remember_verified(&self, tenant: TenantId, name: &str, version: BlobVersion) {
+        self.verified.insert((tenant, name.to_owned()), version);
+    }
+
+    /// Whether exactly `version` of the blob was remembered as whole.
+    pub fn was_verified(&self, tenant: TenantId, name: &str, version: &BlobVersion) -> bool {
+        self.verified
+            .get(&(tenant, name.to_owned()))
+            .is_some_and(|known| known == *version)
     }
 
     /// `storage.dir`. With the S3 backend nothing is stored there.
@@ -306,9 +372,10 @@ impl BlobStore {
             let Some(file) = unless_missing(opened)? else {
                 return Ok(None);
             };
-            let size = file.metadata().await?.len();
+            let meta = file.metadata().await?;
             return Ok(Some(BlobRead {
-                size,
+                size: meta.len(),
+                version: local_version(&meta),
                 source: Source::Local(BufReader::with_capacity(LOCAL_IO_BUFFER, file)),
             }));
         };
@@ -325,6 +392,7 @@ impl BlobStore {
         let e_tag = result.meta.e_tag.clone();
         Ok(Some(BlobRead {
             size,
+            version: remote_version(e_tag.as_deref()),
             source: Source::Remote {
                 store: Arc::clone(&remote.store),
                 location,
@@ -452,8 +520,9 @@ impl BlobUpload {
     }
 
     /// Makes the blob visible under its name, durably: fsync, rename and directory fsync on
-    /// disk; the PUT or the multipart completion on S3 (aborted if that fails).
-    pub async fn commit(self) -> io::Result<()> {
+    /// disk; the PUT or the multipart completion on S3 (aborted if that fails). Returns the
+    /// version now stored, when the store can tell.
+    pub async fn commit(self) -> io::Result<Option<BlobVersion>> {
         match self.0 {
             Upload::Local(local) => local.commit().await,
             Upload::Remote(remote) => remote.commit().await,
@@ -506,7 +575,7 @@ impl LocalUpload {
         Ok(())
     }
 
-    async fn commit(self) -> io::Result<()> {
+    async fn commit(self) -> io::Result<Option<BlobVersion>> {
         let LocalUpload {
             file: mut writer,
             buffer,
@@ -536,7 +605,11 @@ impl LocalUpload {
             }
             return Err(err);
         }
-        Ok(())
+        // After the rename, which itself moves the file's change time.
+        Ok(tokio::fs::metadata(&path)
+            .await
+            .ok()
+            .and_then(|meta| local_version(&meta)))
     }
 }
 
@@ -633,14 +706,14 @@ impl RemoteUpload {
         Ok(())
     }
 
-    async fn commit(mut self) -> io::Result<()> {
+    async fn commit(mut self) -> io::Result<Option<BlobVersion>> {
         let last = std::mem::take(&mut self.buffer);
         let Some(mut multipart) = self.multipart.take() else {
             return self
                 .store
                 .put(&self.location, PutPayload::from(last))
                 .await
-                .map(|_| ())
+                .map(|put| remote_version(put.e_tag.as_deref()))
                 .map_err(store_error);
         };
         let completed = async {
@@ -656,7 +729,7 @@ impl RemoteUpload {
                 .upload
                 .complete()
                 .await
-                .map(|_| ())
+                .map(|put| remote_version(put.e_tag.as_deref()))
                 .map_err(store_error)
         }
         .await;
@@ -705,6 +778,8 @@ fn part_result(joined: Result<object_store::Result<()>, tokio::task::JoinError>)
 /// A stored blob opened for reading (see [`BlobStore::open`]).
 pub struct BlobRead {
     size: u64,
+    /// The version opened (`None`: unknown, never taken as verified).
+    version: Option<BlobVersion>,
     source: Source,
 }
 
@@ -736,6 +811,11 @@ impl BlobRead {
     /// The blob's length in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The version being read, when the store can tell.
+    pub fn version(&self) -> Option<&BlobVersion> {
+        self.version.as_ref()
     }
 
     /// Fills `buf` with the next bytes; an error if the blob ends first.

@@ -1073,7 +1073,10 @@ impl BlobWriter {
         upload
             .write_with(|out| Ok::<_, DocumentError>(sealer.finish(out).map(|_| ())?))
             .await?;
-        upload.commit().await?;
+        // What this process sealed is whole: a download of this version skips verifying it.
+        if let Some(version) = upload.commit().await? {
+            store.remember_verified(tenant, &blob_name, version);
+        }
         Ok(StoredBlob {
             blob_name,
             tenant,
@@ -1157,8 +1160,13 @@ async fn download(
 impl Download {
     /// First pass: reads the whole blob and checks every chunk's tag and the total size,
     /// keeping nothing. Only a blob that passes is returned for reading (from the same open
-    /// file, or the same object version on S3, so it cannot be swapped in between).
-    pub async fn verify(self, store: &BlobStore) -> Result<(Document, BlobReader), DocumentError> {
+    /// file, or the same object version on S3, so it cannot be swapped in between). Skipped for
+    /// a version the store remembers as whole (see [`portico_platform::storage`]); the second
+    /// pass authenticates every chunk either way. Returns whether the pass ran.
+    pub async fn verify(
+        self,
+        store: &BlobStore,
+    ) -> Result<(Document, BlobReader, Verification), DocumentError> {
         let Download {
             document,
             tenant,
@@ -1174,6 +1182,13 @@ impl Download {
         }
         let mut header = [0u8; HEADER_LEN];
         blob.read_exact(&mut header).await?;
+        let version = blob.version().cloned();
+        if let Some(version) = &version
+            && store.was_verified(tenant, &blob_name, version)
+        {
+            let opener = key.opener(tenant, document.id, &header, len)?;
+            return Ok((document, BlobReader { blob, opener }, Verification::Known));
+        }
         let mut opener = key.opener(tenant, document.id, &header, len)?;
         let mut chunk = Vec::with_capacity(portico_platform::crypto::SEALED_CHUNK_LEN);
         let mut total = 0u64;
@@ -1190,8 +1205,29 @@ impl Download {
             )));
         }
         blob.restart_at(HEADER_LEN as u64).await?;
+        if let Some(version) = version {
+            store.remember_verified(tenant, &blob_name, version);
+        }
         let opener = key.opener(tenant, document.id, &header, len)?;
-        Ok((document, BlobReader { blob, opener }))
+        Ok((document, BlobReader { blob, opener }, Verification::Full))
+    }
+}
+
+/// How a download's blob was found whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Read through and authenticated before the first byte was sent.
+    Full,
+    /// This version was written by this process or already read through.
+    Known,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Full => "full",
+            Verification::Known => "known",
+        }
     }
 }
 

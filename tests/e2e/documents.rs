@@ -22,6 +22,7 @@ use crate::support::{TestApp, expect_problem};
 on_both_backends!(
     member_and_client_round_trip,
     stored_blobs_are_encrypted_and_tamper_evident,
+    a_version_known_whole_is_not_read_twice_and_any_change_is,
     blobs_do_not_open_under_another_row,
     uploads_over_the_limit_are_refused,
     types_are_recognised_from_the_content,
@@ -478,6 +479,63 @@ async fn stored_blobs_are_encrypted_and_tamper_evident(app: TestApp) {
     // Restored: readable again.
     std::fs::write(&path, &stored).unwrap();
     assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
+}
+
+async fn downloads(app: &TestApp, verification: &str) -> u64 {
+    let line = format!("portico_document_downloads_total{{verification=\"{verification}\"}} ");
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// The blob this process just wrote, or already read through, is sent without a verifying pass
+/// first; a blob changed in place — even with its size and modification time put back — is
+/// read through again and refused before any byte is sent.
+async fn a_version_known_whole_is_not_read_twice_and_any_change_is(app: TestApp) {
+    let (admin, _, _, file) = app.firm_with_client().await;
+    let marker = "KNOWN-WHOLE-MARKER";
+    let body = pdf(&marker.repeat(8000));
+    let id = id_of(&created(firm_upload(&app, &admin, file, "a.pdf", &body, &[]).await).await);
+    assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
+    assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
+    assert_eq!(downloads(&app, "known").await, 2, "written by this process");
+    assert_eq!(downloads(&app, "full").await, 0);
+
+    let path = blob_path(&app, admin.tenant_id, &id).await;
+    let stored = std::fs::read(&path).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut tampered = stored.clone();
+    tampered[12 + 64 * 1024 + 16 + 7] ^= 0x01;
+    std::fs::write(&path, &tampered).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    let refused = firm_content(&app, &admin, &id).await;
+    assert_eq!(refused.status(), 500);
+    let sent = refused.bytes().await.unwrap();
+    assert!(!sent.windows(marker.len()).any(|w| w == marker.as_bytes()));
+    assert_eq!(
+        downloads(&app, "full").await,
+        0,
+        "a refused blob is not counted"
+    );
+
+    // Put back: read through once, then known again.
+    std::fs::write(&path, &stored).unwrap();
+    assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
+    assert_eq!(downloads(&app, "full").await, 1);
+    assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
+    assert_eq!(downloads(&app, "known").await, 3);
 }
 
 /// A blob and its wrapped key copied under another document's row, or another firm's (even

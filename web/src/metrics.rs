@@ -12,6 +12,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     session_lookups: IntCounterVec,
+    document_downloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -41,7 +42,16 @@ impl Metrics {
             ),
             &["source"],
         )?;
+        let document_downloads = IntCounterVec::new(
+            Opts::new(
+                "portico_document_downloads_total",
+                "Document downloads by how the blob was found whole: full (read through \
+                 first) or known (a version already written or read through by this process)",
+            ),
+            &["verification"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(document_downloads.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(session_lookups.clone()))?;
         Ok(Self {
@@ -49,7 +59,15 @@ impl Metrics {
             requests,
             latency,
             session_lookups,
+            document_downloads,
         })
+    }
+
+    /// A document download, by how its blob was found whole (`full` or `known`).
+    pub fn document_download(&self, verification: &str) {
+        self.document_downloads
+            .with_label_values(&[verification])
+            .inc();
     }
 
     pub fn observe(&self, method: &str, path: &str, status: u16, seconds: f64) {

@@ -607,13 +607,14 @@ pub(crate) fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Verifies the whole blob first (nothing is sent from a blob that fails), then streams it
-/// decrypted, chunk by chunk.
+/// Verifies the whole blob first, unless this version is known whole (nothing is sent from a
+/// blob that fails), then streams it decrypted, chunk by chunk.
 pub(crate) async fn content_response(
     state: &AppState,
     download: Download,
 ) -> Result<Response, ApiError> {
-    let (document, reader) = download.verify(&state.blobs).await?;
+    let (document, reader, verification) = download.verify(&state.blobs).await?;
+    state.metrics.document_download(verification.as_str());
     let id = document.id;
     let stream = futures::stream::try_unfold(reader, move |mut reader| async move {
         match reader.next_chunk().await {
