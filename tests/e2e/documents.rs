@@ -482,13 +482,10 @@ async fn stored_blobs_are_encrypted_and_tamper_evident(app: TestApp) {
 }
 
 async fn downloads(app: &TestApp, verification: &str) -> u64 {
-    let line = format!("portico_document_downloads_total{{verification=\"{verification}\"}} ");
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map(|n| n.trim().parse().unwrap())
-        .unwrap_or(0)
+    app.counter(&format!(
+        "portico_document_downloads_total{{verification=\"{verification}\"}}"
+    ))
+    .await
 }
 
 /// The blob this process just wrote, or already read through, is sent without a verifying pass

@@ -267,13 +267,10 @@ async fn a_signed_in_request_sees_every_change_at_once(app: TestApp) {
 }
 
 async fn session_lookups(app: &TestApp, source: &str) -> u64 {
-    let metrics = app.metrics().await;
-    let line = format!("portico_session_lookups_total{{source=\"{source}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map(|n| n.trim().parse().unwrap())
-        .unwrap_or(0)
+    app.counter(&format!(
+        "portico_session_lookups_total{{source=\"{source}\"}}"
+    ))
+    .await
 }
 
 /// Signing in writes only bookkeeping (a new session, last-login time, audit): on SQLite the

@@ -285,6 +285,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The value of one counter of `/metrics`, e.g.
+    /// `portico_session_lookups_total{source="cache"}` (0 when it was never counted).
+    pub async fn counter(&self, series: &str) -> u64 {
+        let line = format!("{series} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .map(|n| n.trim().parse().unwrap())
+            .unwrap_or(0)
+    }
+
     pub async fn count(&self, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
         let db = self.owner_db().await;
         let sql = self.sql(sql);
