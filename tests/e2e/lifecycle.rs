@@ -275,7 +275,12 @@ async fn graceful_shutdown_finishes_in_flight_requests(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_pragmas_hold_on_every_pooled_connection() {
     use sea_orm::ConnectionTrait;
-    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    // Four connections held at once: its own pool size, whatever PORTICO_TEST_POOL_SIZE says.
+    let app = TestApp::spawn_with(
+        crate::support::Backend::Sqlite,
+        serde_json::json!({"database": {"max_connections": 5}}),
+    )
+    .await;
     let firm = app.create_tenant().await;
     let tenant = portico_platform::ids::TenantId::from_uuid(
         uuid::Uuid::parse_str(firm["id"].as_str().unwrap()).unwrap(),
