@@ -16,6 +16,7 @@ on_both_backends!(
     oversized_and_disguised_logos_are_refused,
     options_page_shows_the_portal_address_and_saves_with_csrf,
     options_page_uploads_and_removes_the_logo,
+    unreadable_options_are_an_error_where_they_would_be_saved_back,
 );
 
 const MAX_LOGO_BYTES: usize = portico_tenants::options::MAX_LOGO_BYTES;
@@ -877,4 +878,57 @@ async fn options_page_uploads_and_removes_the_logo(app: TestApp) {
             .status(),
         404
     );
+}
+
+/// When the options cannot be read, the places that show them for editing answer with an error
+/// instead of the defaults (which an administrator, or a client doing GET-change-PUT, would
+/// save back as the firm's); the sign-in page still renders.
+async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+    let admin = app.firm_with_admin().await;
+    let mut options = get_options(&app, &admin).await;
+    options["enabled"] = json!(false);
+    options["display_name"] = json!("Not The Defaults");
+    assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
+
+    // The save emptied the cache; now the table cannot be read.
+    let owner = app.owner_db().await;
+    let rename = |from: &str, to: &str| {
+        sea_orm::Statement::from_string(
+            owner.get_database_backend(),
+            format!("ALTER TABLE {from} RENAME TO {to}"),
+        )
+    };
+    owner
+        .execute_raw(rename("firm_options", "firm_options_away"))
+        .await
+        .unwrap();
+    let api = app
+        .firm_api(&admin, Method::GET, "/options/client-portal")
+        .send()
+        .await
+        .unwrap();
+    let api_status = api.status();
+    let api_body = api.text().await.unwrap();
+    let (page_status, page_body) = page_get(&app, &admin, "/firm/options/client-portal").await;
+    let sign_in = app
+        .http
+        .get(app.portal_url(&admin.slug))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    owner
+        .execute_raw(rename("firm_options_away", "firm_options"))
+        .await
+        .unwrap();
+
+    assert!(api_status.is_server_error(), "{api_status}: {api_body}");
+    assert!(!api_body.contains("invitation_template"), "{api_body}");
+    assert!((500..600).contains(&page_status), "{page_status}");
+    assert!(!page_body.contains("Welcome to your Client Portal."));
+    assert_eq!(sign_in, 200, "the sign-in page still renders");
+    let back = get_options(&app, &admin).await;
+    assert_eq!(back["enabled"], false);
+    assert_eq!(back["display_name"], "Not The Defaults");
 }

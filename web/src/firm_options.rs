@@ -19,10 +19,25 @@ static DEFAULT_OPTIONS: std::sync::LazyLock<Arc<FirmOptions>> =
     std::sync::LazyLock::new(|| Arc::new(FirmOptions::default()));
 
 /// The firm's options (defaults if it never saved any, or if the database is unreachable —
-/// a login page should still render).
+/// a login page should still render). Where the answer is shown for editing, use
+/// [`options_checked`]: defaults shown as the firm's would be saved back as the firm's.
 pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions> {
+    match options_checked(state, tenant).await {
+        Ok(options) => options,
+        Err(err) => {
+            tracing::error!(tenant = %tenant.slug, error = %err, "loading firm options failed");
+            DEFAULT_OPTIONS.clone()
+        }
+    }
+}
+
+/// The firm's options, or the database error that kept them from being read.
+pub async fn options_checked(
+    state: &AppState,
+    tenant: &TenantRecord,
+) -> Result<Arc<FirmOptions>, DbErr> {
     if let Some(hit) = state.options_cache.get(tenant.id).await {
-        return hit;
+        return Ok(hit);
     }
     let seen = state.options_cache.generation();
     let loaded = async {
@@ -32,27 +47,19 @@ pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions
         Ok::<_, sea_orm::DbErr>(options)
     }
     .await;
-    match loaded {
-        Ok(options) => {
-            // Most firms keep the defaults: they all share one copy, so a cached firm costs a
-            // pointer rather than its own copy of the default texts (idle memory per firm,
-            // bench/).
-            let options = if options == **DEFAULT_OPTIONS {
-                DEFAULT_OPTIONS.clone()
-            } else {
-                Arc::new(options)
-            };
-            state
-                .options_cache
-                .insert_loaded(tenant.id, options.clone(), seen)
-                .await;
-            options
-        }
-        Err(err) => {
-            tracing::error!(tenant = %tenant.slug, error = %err, "loading firm options failed");
-            DEFAULT_OPTIONS.clone()
-        }
-    }
+    let options = loaded?;
+    // Most firms keep the defaults: they all share one copy, so a cached firm costs a pointer
+    // rather than its own copy of the default texts (idle memory per firm, bench/).
+    let options = if options == **DEFAULT_OPTIONS {
+        DEFAULT_OPTIONS.clone()
+    } else {
+        Arc::new(options)
+    };
+    state
+        .options_cache
+        .insert_loaded(tenant.id, options.clone(), seen)
+        .await;
+    Ok(options)
 }
 
 /// [`options`] for a caller that holds a transaction of the firm: from the cache, else read in

@@ -218,7 +218,8 @@ impl FirmOptionsApi {
     ) -> Answer<Json<ClientPortalOptionsView>, Session> {
         let ctx = auth.0;
         ctx.require_admin()?;
-        let options = firm_options::options(&state, &ctx.tenant).await;
+        // Never the defaults in place of the firm's: a client would save them back.
+        let options = firm_options::options_checked(&state, &ctx.tenant).await?;
         Ok(Json(ClientPortalOptionsView::new(
             &options,
             &ctx.tenant.portal_url,

@@ -272,7 +272,11 @@ async fn show_options(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let options = firm_options::options(&state, &ctx.tenant).await;
+    // Never the defaults in place of the firm's: the form would save them back.
+    let options = match firm_options::options_checked(&state, &ctx.tenant).await {
+        Ok(options) => options,
+        Err(err) => return server_error(&state, err),
+    };
     let notice = match query.saved.as_str() {
         "options" => Some("Options saved. Clients see the changes at once."),
         "logo" => Some("Logo uploaded."),
@@ -350,7 +354,10 @@ async fn upload_logo(req: &Request, state: Data<&AppState>, mut multipart: Multi
             Err(err) => server_error(&state, err),
         },
         Err(err) => {
-            let options = firm_options::options(&state, &ctx.tenant).await;
+            let options = match firm_options::options_checked(&state, &ctx.tenant).await {
+                Ok(options) => options,
+                Err(err) => return server_error(&state, err),
+            };
             let message = match err {
                 LogoError::Unreadable(_) => "The upload was interrupted. Try again.".to_owned(),
                 other => capitalize(&other.to_string()),
