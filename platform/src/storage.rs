@@ -553,12 +553,15 @@ impl WriteBehind {
     async fn idle(&mut self) -> io::Result<(std::fs::File, Vec<u8>)> {
         match std::mem::replace(self, WriteBehind::Failed) {
             WriteBehind::Idle(file, spare) => Ok((file, spare)),
-            WriteBehind::Writing(task) => task
-                .await
-                .map_err(|err| io::Error::other(format!("blob write task failed: {err}")))?,
+            WriteBehind::Writing(task) => blocking_write(task.await),
             WriteBehind::Failed => Err(io::Error::other("an earlier write of this blob failed")),
         }
     }
+}
+
+/// The outcome of a blocking write task, a panic in it being an I/O error too.
+fn blocking_write<T>(joined: Result<io::Result<T>, tokio::task::JoinError>) -> io::Result<T> {
+    joined.map_err(|err| io::Error::other(format!("blob write task failed: {err}")))?
 }
 
 impl LocalUpload {
@@ -584,14 +587,15 @@ impl LocalUpload {
             path,
         } = self;
         let (file, _) = writer.idle().await?;
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut file = file;
-            file.write_all(&buffer)?;
-            file.sync_all()
-        })
-        .await
-        .map_err(|err| io::Error::other(format!("blob write task failed: {err}")))??;
+        blocking_write(
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write as _;
+                let mut file = file;
+                file.write_all(&buffer)?;
+                file.sync_all()
+            })
+            .await,
+        )?;
         let temp_path = temp
             .0
             .clone()

@@ -481,6 +481,16 @@ async fn stored_blobs_are_encrypted_and_tamper_evident(app: TestApp) {
     assert_eq!(bytes_of(firm_content(&app, &admin, &id).await).await, body);
 }
 
+/// Sets a file's modification time (its change time moves, as with any write).
+fn set_modified(path: &std::path::Path, modified: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
 async fn downloads(app: &TestApp, verification: &str) -> u64 {
     app.counter(&format!(
         "portico_document_downloads_total{{verification=\"{verification}\"}}"
@@ -507,12 +517,7 @@ async fn a_version_known_whole_is_not_read_twice_and_any_change_is(app: TestApp)
     let mut tampered = stored.clone();
     tampered[12 + 64 * 1024 + 16 + 7] ^= 0x01;
     std::fs::write(&path, &tampered).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
+    set_modified(&path, modified);
     assert_eq!(
         std::fs::metadata(&path).unwrap().modified().unwrap(),
         modified
@@ -1637,12 +1642,7 @@ async fn sweeper_removes_orphans_and_stale_temp_files(app: TestApp) {
         let path = dir.join(name);
         std::fs::write(&path, b"leftover").unwrap();
         if let Some(modified) = modified {
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(modified)
-                .unwrap();
+            set_modified(&path, modified);
         }
     };
     touch("0123456789abcdef0123456789abcdef.blob", Some(old)); // orphan, old

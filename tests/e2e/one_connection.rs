@@ -4,10 +4,10 @@
 //! checkout used to fall back to — and every request must succeed.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::on_both_backends_with;
-use crate::support::{Backend, TestApp, decode_mail};
+use crate::support::{Backend, TestApp, decode_mail, fetch_json};
 
 on_both_backends_with!(changes_use_the_firm_options_with_a_pool_of_one);
 
@@ -17,14 +17,7 @@ async fn changes_use_the_firm_options_with_a_pool_of_one(backend: Backend) {
 
     // Options that differ from the defaults, saved (which empties the options cache, so the
     // next change reads them again while holding its transaction).
-    let mut options: Value = app
-        .firm_api(&admin, Method::GET, "/options/client-portal")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut options = fetch_json(app.firm_api(&admin, Method::GET, "/options/client-portal")).await;
     assert_eq!(options["notify_client_on_share"], false, "the default");
     options["notify_client_on_share"] = json!(true);
     options["display_name"] = json!("Harbour Chambers Portal");
