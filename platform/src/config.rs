@@ -67,6 +67,7 @@ pub struct DatabaseSettings {
     pub app_role: String,
     pub max_connections: u32,
     pub busy_timeout_ms: u64,
+    pub sqlite_cache_kib: u32,
     pub migrate_on_start: bool,
 }
 
@@ -321,6 +322,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "database.max_connections",
                 "must be at least 1",
+            ));
+        }
+        if !(64..=1_048_576).contains(&self.database.sqlite_cache_kib) {
+            return Err(ConfigError::new(
+                "database.sqlite_cache_kib",
+                "must be between 64 and 1048576 (KiB)",
             ));
         }
         validate_base_domain(&self.server.base_domain)?;
@@ -658,6 +665,11 @@ mod tests {
         assert!(msg.contains("server.bind"), "{msg}");
         let msg = error_for(&[("PORTICO_SERVER__BASE_DOMAIN", "Example.COM")]);
         assert!(msg.contains("server.base_domain"), "{msg}");
+        let msg = error_for(&[("PORTICO_DATABASE__SQLITE_CACHE_KIB", "8")]);
+        assert!(
+            msg.starts_with("configuration: database.sqlite_cache_kib:"),
+            "{msg}"
+        );
     }
 
     const S3_OK: &[(&str, &str)] = &[

@@ -54,7 +54,8 @@ impl SystemJob {
 
 impl Database {
     /// Connects with the pool settings Portico relies on. SQLite connections all get WAL,
-    /// `synchronous=FULL`, foreign keys and a busy timeout through the connect options, so every
+    /// `synchronous=FULL`, foreign keys, a busy timeout and the configured page-cache size
+    /// through the connect options, so every
     /// pooled connection has them (a one-off PRAGMA would only reach one connection).
     pub async fn connect(url: &SecretString, settings: &DatabaseSettings) -> Result<Self, DbErr> {
         let url = url.expose_secret();
@@ -78,11 +79,14 @@ impl Database {
             .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .sqlx_logging(false);
         let busy = Duration::from_millis(settings.busy_timeout_ms);
+        // A negative `cache_size` is a size in KiB rather than a number of pages.
+        let cache_size = format!("-{}", settings.sqlite_cache_kib);
         options.map_sqlx_sqlite_opts(move |opts: SqliteConnectOptions| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(busy)
+                .pragma("cache_size", cache_size.clone())
         });
         let conn = sea_orm::Database::connect(options).await?;
         Ok(Self {

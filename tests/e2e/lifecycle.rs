@@ -299,6 +299,7 @@ async fn sqlite_pragmas_hold_on_every_pooled_connection() {
             "synchronous",
             "foreign_keys",
             "busy_timeout",
+            "cache_size",
         ] {
             let row = conn
                 .query_one_raw(sea_orm::Statement::from_string(
@@ -320,6 +321,10 @@ async fn sqlite_pragmas_hold_on_every_pooled_connection() {
         assert!(
             values[3].parse::<i64>().unwrap() >= 1000,
             "busy timeout set"
+        );
+        assert_eq!(
+            values[4], "-512",
+            "page cache of config/default.toml, in KiB"
         );
     }
 }
