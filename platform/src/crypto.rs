@@ -461,8 +461,9 @@ impl BlobOpener {
         self.decryptor.is_none()
     }
 
-    /// Authenticates and decrypts one chunk in place, leaving its plaintext in `chunk`.
-    pub fn open_chunk(&mut self, chunk: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// Authenticates and decrypts one chunk in place, leaving its plaintext in `chunk` (a
+    /// `Vec<u8>`, or a `BytesMut` cut from a larger read so the plaintext is sent without a copy).
+    pub fn open_chunk(&mut self, chunk: &mut impl aead::Buffer) -> Result<(), CryptoError> {
         let expected = self.next_chunk_len();
         if expected == 0 || chunk.len() != expected {
             return Err(CryptoError::Integrity("chunk boundary mismatch"));

@@ -35,6 +35,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::BytesMut;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -42,7 +43,6 @@ use object_store::{
     GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
 };
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, BufReader};
 use tokio::task::JoinSet;
 
 use crate::config::{Settings, StorageBackend};
@@ -373,10 +373,11 @@ impl BlobStore {
                 return Ok(None);
             };
             let meta = file.metadata().await?;
+            let size = meta.len();
             return Ok(Some(BlobRead {
-                size: meta.len(),
+                size,
                 version: local_version(&meta),
-                source: Source::Local(BufReader::with_capacity(LOCAL_IO_BUFFER, file)),
+                source: Source::Local(LocalRead::new(file.into_std().await, size)),
             }));
         };
         let location = remote.location(tenant, name);
@@ -553,15 +554,15 @@ impl WriteBehind {
     async fn idle(&mut self) -> io::Result<(std::fs::File, Vec<u8>)> {
         match std::mem::replace(self, WriteBehind::Failed) {
             WriteBehind::Idle(file, spare) => Ok((file, spare)),
-            WriteBehind::Writing(task) => blocking_write(task.await),
+            WriteBehind::Writing(task) => blocking_io(task.await),
             WriteBehind::Failed => Err(io::Error::other("an earlier write of this blob failed")),
         }
     }
 }
 
-/// The outcome of a blocking write task, a panic in it being an I/O error too.
-fn blocking_write<T>(joined: Result<io::Result<T>, tokio::task::JoinError>) -> io::Result<T> {
-    joined.map_err(|err| io::Error::other(format!("blob write task failed: {err}")))?
+/// The outcome of a blocking read or write task, a panic in it being an I/O error too.
+fn blocking_io<T>(joined: Result<io::Result<T>, tokio::task::JoinError>) -> io::Result<T> {
+    joined.map_err(|err| io::Error::other(format!("blob I/O task failed: {err}")))?
 }
 
 impl LocalUpload {
@@ -587,7 +588,7 @@ impl LocalUpload {
             path,
         } = self;
         let (file, _) = writer.idle().await?;
-        blocking_write(
+        blocking_io(
             tokio::task::spawn_blocking(move || {
                 use std::io::Write as _;
                 let mut file = file;
@@ -789,15 +790,15 @@ pub struct BlobRead {
 
 type ObjectReader = Pin<Box<dyn futures::AsyncRead + Send>>;
 
-/// Local files are read and written through a 1 MiB buffer: every `tokio::fs` call is a hop to
-/// a blocking thread, and a hop per 64 KiB chunk cost more than the disk (bench/, 50 MB).
+/// Local files are read and written 1 MiB at a time on a blocking thread: a hop to a blocking
+/// thread per 64 KiB chunk cost more than the disk (bench/, 50 MB).
 const LOCAL_IO_BUFFER: usize = 1 << 20;
 /// A write-behind buffer's allocation: one [`LOCAL_IO_BUFFER`] and the sealed chunk that may
 /// take it past that length, so it never grows.
 const LOCAL_UPLOAD_CAPACITY: usize = LOCAL_IO_BUFFER + 128 * 1024;
 
 enum Source {
-    Local(BufReader<tokio::fs::File>),
+    Local(LocalRead),
     Remote {
         store: Arc<dyn ObjectStore>,
         location: ObjectPath,
@@ -824,9 +825,22 @@ impl BlobRead {
 
     /// Fills `buf` with the next bytes; an error if the blob ends first.
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let bytes = self.read_bytes(buf.len()).await?;
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// The next `len` bytes in a buffer of their own; an error if the blob ends first. From a
+    /// local file they are usually a slice of a larger read, cut without copying, and the next
+    /// read is already under way on a blocking thread while the caller works on these.
+    pub async fn read_bytes(&mut self, len: usize) -> io::Result<BytesMut> {
         match &mut self.source {
-            Source::Local(file) => file.read_exact(buf).await.map(|_| ()),
-            Source::Remote { reader, .. } => futures::AsyncReadExt::read_exact(reader, buf).await,
+            Source::Local(file) => file.read_bytes(len).await,
+            Source::Remote { reader, .. } => {
+                let mut buf = BytesMut::zeroed(len);
+                futures::AsyncReadExt::read_exact(reader, &mut buf).await?;
+                Ok(buf)
+            }
         }
     }
 
@@ -834,7 +848,7 @@ impl BlobRead {
     /// version (a replaced object fails here rather than mixing two blobs).
     pub async fn restart_at(&mut self, offset: u64) -> io::Result<()> {
         match &mut self.source {
-            Source::Local(file) => file.seek(io::SeekFrom::Start(offset)).await.map(|_| ()),
+            Source::Local(file) => file.restart_at(offset).await,
             Source::Remote {
                 store,
                 location,
@@ -856,6 +870,111 @@ impl BlobRead {
                 Ok(())
             }
         }
+    }
+}
+
+/// A local blob read [`LOCAL_IO_BUFFER`] bytes at a time on a blocking thread, one read ahead of
+/// the caller. Each read lands in a buffer of its own (`std::fs::File` straight into it; a
+/// `tokio::fs::File` copies through a buffer of its own first), and callers get slices of it
+/// without a copy; only a request straddling two reads is copied together.
+struct LocalRead {
+    /// `None` while the read ahead has it.
+    file: Option<std::fs::File>,
+    /// Read from the file and not yet handed out.
+    buffered: BytesMut,
+    ahead: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, BytesMut)>>>,
+    /// File offset of the next byte to read from the file (after `buffered` and the read ahead).
+    next_offset: u64,
+    size: u64,
+}
+
+impl LocalRead {
+    fn new(file: std::fs::File, size: u64) -> Self {
+        Self {
+            file: Some(file),
+            buffered: BytesMut::new(),
+            ahead: None,
+            next_offset: 0,
+            size,
+        }
+    }
+
+    /// Starts reading the next buffer unless one is under way or the file is read to its end.
+    fn read_ahead(&mut self) {
+        if self.ahead.is_some() || self.next_offset >= self.size {
+            return;
+        }
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
+        // At most LOCAL_IO_BUFFER, which fits in usize on every target.
+        let len = (self.size - self.next_offset).min(LOCAL_IO_BUFFER as u64) as usize;
+        self.next_offset += len as u64;
+        self.ahead = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = Vec::with_capacity(len);
+            // `take` + `read_to_end` fills the spare capacity without zeroing it first.
+            (&mut file).take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the blob ended early",
+                ));
+            }
+            Ok((file, BytesMut::from(bytes::Bytes::from(buf))))
+        }));
+    }
+
+    /// The next buffer from the file (the one read ahead, or one read now).
+    async fn next_buffer(&mut self) -> io::Result<BytesMut> {
+        self.read_ahead();
+        let Some(ahead) = self.ahead.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past the end of the blob",
+            ));
+        };
+        let (file, buf) = blocking_io(ahead.await)?;
+        self.file = Some(file);
+        self.read_ahead();
+        Ok(buf)
+    }
+
+    async fn read_bytes(&mut self, len: usize) -> io::Result<BytesMut> {
+        if self.buffered.is_empty() {
+            self.buffered = self.next_buffer().await?;
+        }
+        if self.buffered.len() >= len {
+            return Ok(self.buffered.split_to(len));
+        }
+        // The request straddles reads: copy its pieces together.
+        let mut joined = BytesMut::with_capacity(len);
+        while joined.len() < len {
+            if self.buffered.is_empty() {
+                self.buffered = self.next_buffer().await?;
+            }
+            let take = (len - joined.len()).min(self.buffered.len());
+            joined.extend_from_slice(&self.buffered.split_to(take));
+        }
+        Ok(joined)
+    }
+
+    async fn restart_at(&mut self, offset: u64) -> io::Result<()> {
+        if let Some(ahead) = self.ahead.take() {
+            let (file, _) = blocking_io(ahead.await)?;
+            self.file = Some(file);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other(
+                "the blob's file was lost by a failed read",
+            ));
+        };
+        use std::io::Seek;
+        // A seek only moves the file offset: no I/O, nothing to block on.
+        file.seek(io::SeekFrom::Start(offset))?;
+        self.buffered = BytesMut::new();
+        self.next_offset = offset;
+        Ok(())
     }
 }
 
@@ -913,6 +1032,74 @@ mod tests {
             .expect("list");
         keys.sort();
         keys
+    }
+
+    /// Reads `len` bytes in pieces of `step` (the last one shorter).
+    async fn read_in_pieces(blob: &mut BlobRead, len: usize, step: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let piece = blob
+                .read_bytes(step.min(len - out.len()))
+                .await
+                .expect("read");
+            out.extend_from_slice(&piece);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn local_reads_cut_across_read_ahead_buffers_and_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = BlobStore::new(dir.path().join("documents")).expect("store");
+        let tenant = TenantId::new();
+        // Three and a half read-ahead buffers, read in pieces that never line up with them.
+        let data = sample(3 * LOCAL_IO_BUFFER + LOCAL_IO_BUFFER / 2 + 7);
+        store_blob(&store, tenant, "big.blob", &data, 100_000).await;
+        let mut blob = store
+            .open(tenant, "big.blob")
+            .await
+            .expect("open")
+            .expect("exists");
+        let mut header = [0u8; 21];
+        blob.read_exact(&mut header).await.expect("header");
+        assert_eq!(&header[..], &data[..21]);
+        let rest = read_in_pieces(&mut blob, data.len() - 21, 65_552).await;
+        assert!(rest == data[21..], "every byte in order");
+        assert!(blob.read_bytes(1).await.is_err(), "nothing after the end");
+
+        // Back to the start of the body while a read ahead is under way: the same bytes again.
+        blob.restart_at(21).await.expect("restart");
+        let _ = blob.read_bytes(65_552).await.expect("read");
+        blob.restart_at(21).await.expect("restart mid-way");
+        let again = read_in_pieces(&mut blob, data.len() - 21, 65_552).await;
+        assert!(again == data[21..], "the same bytes after a restart");
+
+        // A file cut short under the reader is an error, not a short read.
+        let path = store.tenant_dir(tenant).join("big.blob");
+        let mut blob = store
+            .open(tenant, "big.blob")
+            .await
+            .expect("open")
+            .expect("exists");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open for writing")
+            .set_len(LOCAL_IO_BUFFER as u64 + 10)
+            .expect("truncate");
+        let err = read_in_pieces_checked(&mut blob, data.len(), 65_552).await;
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+    }
+
+    async fn read_in_pieces_checked(blob: &mut BlobRead, len: usize, step: usize) -> io::Error {
+        let mut read = 0;
+        while read < len {
+            match blob.read_bytes(step.min(len - read)).await {
+                Ok(piece) => read += piece.len(),
+                Err(err) => return err,
+            }
+        }
+        panic!("read {read} bytes of a file cut to less");
     }
 
     #[tokio::test]

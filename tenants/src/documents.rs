@@ -48,6 +48,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use portico_platform::crypto::{
     BlobOpener, BlobSealer, CryptoError, DocumentKey, HEADER_LEN, MasterKey, TenantKey,
@@ -1190,11 +1191,9 @@ impl Download {
             return Ok((document, BlobReader { blob, opener }, Verification::Known));
         }
         let mut opener = key.opener(tenant, document.id, &header, len)?;
-        let mut chunk = Vec::with_capacity(portico_platform::crypto::SEALED_CHUNK_LEN);
         let mut total = 0u64;
         while !opener.is_done() {
-            chunk.resize(opener.next_chunk_len(), 0);
-            blob.read_exact(&mut chunk).await?;
+            let mut chunk = blob.read_bytes(opener.next_chunk_len()).await?;
             opener.open_chunk(&mut chunk)?;
             total += chunk.len() as u64;
         }
@@ -1239,16 +1238,16 @@ pub struct BlobReader {
 
 impl BlobReader {
     /// The next decrypted chunk, or `None` at the end. An error here means the blob changed in
-    /// the store after it was verified.
-    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, DocumentError> {
+    /// the store after it was verified. The chunk is decrypted where it was read, and handed
+    /// on without a copy.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, DocumentError> {
         let len = self.opener.next_chunk_len();
         if len == 0 {
             return Ok(None);
         }
-        let mut chunk = vec![0u8; len];
-        self.blob.read_exact(&mut chunk).await?;
+        let mut chunk = self.blob.read_bytes(len).await?;
         self.opener.open_chunk(&mut chunk)?;
-        Ok(Some(chunk))
+        Ok(Some(chunk.freeze()))
     }
 }
 
