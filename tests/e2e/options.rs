@@ -17,6 +17,7 @@ on_both_backends!(
     options_page_shows_the_portal_address_and_saves_with_csrf,
     options_page_uploads_and_removes_the_logo,
     unreadable_options_are_an_error_where_they_would_be_saved_back,
+    unreadable_options_decide_nothing,
 );
 
 const MAX_LOGO_BYTES: usize = portico_tenants::options::MAX_LOGO_BYTES;
@@ -931,4 +932,98 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
     let back = get_options(&app, &admin).await;
     assert_eq!(back["enabled"], false);
     assert_eq!(back["display_name"], "Not The Defaults");
+}
+
+/// Options that cannot be read decide nothing: the defaults would reopen a closed Portal and
+/// allow what the firm keeps out of it, so a client's request, a client sign-in, a shared note
+/// and an upload are refused with an error, and nothing is written.
+async fn unreadable_options_decide_nothing(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+    let (admin, client, _contact, file) = app.firm_with_client().await;
+    let mut options = get_options(&app, &admin).await;
+    options["enabled"] = json!(false);
+    options["shareable_kinds"] = json!(["documents"]);
+    assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
+    let notes_before = app
+        .count(
+            "SELECT COUNT(*) AS n FROM note WHERE tenant_id = $1",
+            vec![admin.tenant_id.into()],
+        )
+        .await;
+
+    // The save emptied the cache; now the table cannot be read.
+    let owner = app.owner_db().await;
+    let rename = |from: &str, to: &str| {
+        sea_orm::Statement::from_string(
+            owner.get_database_backend(),
+            format!("ALTER TABLE {from} RENAME TO {to}"),
+        )
+    };
+    owner
+        .execute_raw(rename("firm_options", "firm_options_away"))
+        .await
+        .unwrap();
+    let client_read = app
+        .portal_api(&client, Method::GET, "/files")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let client_sign_in = app
+        .http
+        .post(app.firm_url(&admin.slug, "/api/v1/portal/session"))
+        .json(&json!({"email": client.email, "password": crate::support::portal::CLIENT_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let shared_note = app
+        .firm_api(&admin, Method::POST, &format!("/files/{file}/notes"))
+        .json(&json!({"body": "For the client", "shared": true}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let upload = app
+        .firm_api(&admin, Method::POST, &format!("/files/{file}/documents"))
+        .multipart(
+            Form::new().part(
+                "file",
+                Part::bytes(b"%PDF-1.7\n".to_vec())
+                    .file_name("a.pdf")
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status();
+    owner
+        .execute_raw(rename("firm_options_away", "firm_options"))
+        .await
+        .unwrap();
+
+    assert!(client_read.is_server_error(), "client read: {client_read}");
+    assert!(
+        client_sign_in.is_server_error(),
+        "sign-in: {client_sign_in}"
+    );
+    assert!(shared_note.is_server_error(), "shared note: {shared_note}");
+    assert!(upload.is_server_error(), "upload: {upload}");
+    let notes_after = app
+        .count(
+            "SELECT COUNT(*) AS n FROM note WHERE tenant_id = $1",
+            vec![admin.tenant_id.into()],
+        )
+        .await;
+    assert_eq!(notes_after, notes_before, "nothing written");
+    // Readable again: the closed Portal keeps the client out, as the firm decided.
+    let client_read = app
+        .portal_api(&client, Method::GET, "/files")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(client_read, 401);
 }

@@ -264,8 +264,9 @@ async fn notify_bill_shared(
     client: portico_platform::ids::ContactId,
     summary: &str,
 ) -> Result<(), DbErr> {
-    if crate::firm_options::options(state, &ctx.tenant)
-        .await
+    // Read in the held transaction on a cache miss: never a second pooled connection.
+    if crate::firm_options::options_in(state, &ctx.tenant, tx)
+        .await?
         .notify_client_on_share
     {
         notifications::queue_notice(tx, client, summary).await?;
@@ -285,8 +286,9 @@ pub async fn share_bills(
 ) -> Result<Vec<SharingChange>, ApiError> {
     require_share_right(&ctx.member)?;
     if shared
-        && !crate::firm_options::options(state, &ctx.tenant)
+        && !crate::firm_options::options_checked(state, &ctx.tenant)
             .await
+            .map_err(ApiError::internal)?
             .allows("bills")
     {
         return Err(ApiError::forbidden(
@@ -407,7 +409,7 @@ pub async fn client_scope_and_files(
     ctx: &ClientCtx,
     tx: &TenantTx,
 ) -> Result<(ClientScope, Vec<SharedFile>), DbErr> {
-    let files = if shares_bills(state, ctx).await {
+    let files = if shares_bills(state, ctx, tx).await? {
         crate::client_reads::shared_files_in(state, ctx, tx)
             .await?
             .to_vec()
@@ -423,7 +425,7 @@ async fn client_scope_in(
     ctx: &ClientCtx,
     tx: &TenantTx,
 ) -> Result<ClientScope, DbErr> {
-    let files = if shares_bills(state, ctx).await {
+    let files = if shares_bills(state, ctx, tx).await? {
         portal_access::files_for_client(tx, &ctx.client).await?
     } else {
         Vec::new()
@@ -431,10 +433,12 @@ async fn client_scope_in(
     Ok(scope_of(ctx, &files))
 }
 
-async fn shares_bills(state: &AppState, ctx: &ClientCtx) -> bool {
-    crate::firm_options::options(state, &ctx.tenant)
-        .await
-        .allows("bills")
+/// Whether the firm shares bills in the Portal, read in the held transaction on a cache miss
+/// (never a second pooled connection); an error rather than the defaults when it cannot be read.
+async fn shares_bills(state: &AppState, ctx: &ClientCtx, tx: &TenantTx) -> Result<bool, DbErr> {
+    Ok(crate::firm_options::options_in(state, &ctx.tenant, tx)
+        .await?
+        .allows("bills"))
 }
 
 fn scope_of(ctx: &ClientCtx, files: &[SharedFile]) -> ClientScope {

@@ -94,11 +94,12 @@ pub async fn authenticate_client(
     state: &AppState,
 ) -> Result<ClientCtx, AuthFailure> {
     let found = authenticate::<Clients>(req, state).await?;
-    // The firm switching the portal off stops clients at once; nothing is deleted.
-    if !crate::firm_options::options(state, &found.tenant)
+    // The firm switching the portal off stops clients at once; nothing is deleted. Options
+    // that cannot be read let nobody in (the defaults would open a closed portal).
+    let options = crate::firm_options::options_checked(state, &found.tenant)
         .await
-        .portal_enabled
-    {
+        .map_err(|err| AuthFailure::Internal(format!("loading firm options failed: {err}")))?;
+    if !options.portal_enabled {
         return Err(AuthFailure::Unauthenticated);
     }
     Ok(ClientCtx {

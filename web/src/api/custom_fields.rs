@@ -47,10 +47,15 @@ pub fn client_added_what(field_name: &str) -> String {
 }
 
 /// Whether the firm lets custom fields be shared (`shareable_kinds`).
-async fn kind_shareable(state: &AppState, tenant: &portico_tenants::TenantRecord) -> bool {
-    crate::firm_options::options(state, tenant)
+/// An error rather than the defaults when the options cannot be read.
+async fn kind_shareable(
+    state: &AppState,
+    tenant: &portico_tenants::TenantRecord,
+) -> Result<bool, ApiError> {
+    Ok(crate::firm_options::options_checked(state, tenant)
         .await
-        .allows(SHAREABLE_KIND)
+        .map_err(ApiError::internal)?
+        .allows(SHAREABLE_KIND))
 }
 
 #[derive(Object)]
@@ -436,7 +441,7 @@ impl FirmCustomFieldsApi {
         let sharing = ShareState::parse(body.0.sharing.trim()).ok_or_else(|| {
             ApiError::unprocessable("sharing must be one of hidden, read_only, editable")
         })?;
-        let shareable = kind_shareable(&state, &ctx.tenant).await;
+        let shareable = kind_shareable(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let change = custom_fields::set_sharing(
             &tx,
@@ -474,7 +479,7 @@ impl FirmCustomFieldsApi {
         let action = BulkAction::parse(body.action.trim()).ok_or_else(|| {
             ApiError::unprocessable("action must be make_all_editable or hide_all")
         })?;
-        let shareable = kind_shareable(&state, &ctx.tenant).await;
+        let shareable = kind_shareable(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let BulkOutcome {
             file_ids,
@@ -520,7 +525,7 @@ impl PortalCustomFieldsApi {
     ) -> Answer<Json<Vec<PortalCustomFieldView>>, Session> {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
-        let shareable = kind_shareable(&state, &ctx.tenant).await;
+        let shareable = kind_shareable(&state, &ctx.tenant).await?;
         let tx = ctx.db.read().await?;
         let fields = custom_fields::client_fields(&tx, &ctx.client, file, shareable).await?;
         tx.commit().await?;
@@ -548,7 +553,7 @@ impl PortalCustomFieldsApi {
         let ctx = auth.0;
         let file: FileId = path_id(&id.0)?;
         let field: CustomFieldId = path_id(&field_id.0)?;
-        let shareable = kind_shareable(&state, &ctx.tenant).await;
+        let shareable = kind_shareable(&state, &ctx.tenant).await?;
         let value = value_text(body.0.value)?;
         let tx = ctx.db.write().await?;
         let (updated, changed) = custom_fields::client_set_value(

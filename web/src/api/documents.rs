@@ -362,7 +362,11 @@ async fn receive(
     multipart: &mut Multipart,
     pending: &mut Option<NewDocument>,
 ) -> Result<Document, UploadFailure> {
-    let options = crate::firm_options::options(state, target.tenant).await;
+    // The firm's upload limit decides what is accepted: never the default in its place.
+    let options = match crate::firm_options::options_checked(state, target.tenant).await {
+        Ok(options) => options,
+        Err(err) => return refuse(multipart, None, ApiError::internal(err).into()).await,
+    };
     let master = match master_key(state) {
         Ok(master) => master,
         Err(err) => return refuse(multipart, None, err.into()).await,

@@ -258,16 +258,18 @@ fn item_id(raw: &str) -> ApiResult<uuid::Uuid> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
+/// The firm's sharing rules; an error rather than the defaults when its options cannot be read
+/// (the defaults could share a kind the firm keeps out of the Portal).
 pub async fn sharing_rules(
     state: &AppState,
     tenant: &portico_tenants::TenantRecord,
-) -> SharingRules {
-    SharingRules {
-        shareable_kinds: crate::firm_options::options(state, tenant)
-            .await
+) -> Result<SharingRules, sea_orm::DbErr> {
+    Ok(SharingRules {
+        shareable_kinds: crate::firm_options::options_checked(state, tenant)
+            .await?
             .shareable_kinds
             .clone(),
-    }
+    })
 }
 
 pub struct FirmItemsApi;
@@ -298,7 +300,7 @@ impl FirmItemsApi {
         body: Json<NewNoteBody>,
     ) -> Answer<CreatedNote, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
         let note = items::add_note(
@@ -351,7 +353,7 @@ impl FirmItemsApi {
         body: Json<NewAppointmentBody>,
     ) -> Answer<CreatedAppointment, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let b = body.0;
         let new = NewAppointment {
             title: b.title,
@@ -404,7 +406,7 @@ impl FirmItemsApi {
         body: Json<NewTaskBody>,
     ) -> Answer<CreatedTask, (Session, JsonBody, Unprocessable)> {
         let ctx = auth.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let file = file_id(&id.0)?;
         let task = items::add_task(
@@ -587,7 +589,7 @@ async fn share(
     shared: bool,
 ) -> ApiResult<Json<SharedView>> {
     let ctx = auth.0;
-    let rules = sharing_rules(state, &ctx.tenant).await;
+    let rules = sharing_rules(state, &ctx.tenant).await?;
     let tx = ctx.db.write().await?;
     let file = items::set_shared(
         &tx,
@@ -627,7 +629,7 @@ impl PortalItemsApi {
     ) -> Answer<Json<Arc<Vec<NoteView>>>, Session> {
         let ctx = client.0;
         let file = file_id(&id.0)?;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let load = async {
             let tx = ctx.db.read().await?;
             let list = items::client_notes(&tx, &ctx.client, file, &rules).await?;
@@ -654,7 +656,7 @@ impl PortalItemsApi {
         body: Json<NewNoteBody>,
     ) -> Answer<CreatedNote, (Session, JsonBody, Unprocessable)> {
         let ctx = client.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let file = file_id(&id.0)?;
         let tx = ctx.db.write().await?;
         let note = items::client_add_note(&tx, &ctx.client, file, &body.0.body, &rules).await?;
@@ -672,7 +674,7 @@ impl PortalItemsApi {
         id: Path<String>,
     ) -> Answer<Json<Vec<AppointmentView>>, Session> {
         let ctx = client.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let tx = ctx.db.read().await?;
         let list = items::client_appointments(&tx, &ctx.client, file_id(&id.0)?, &rules).await?;
         tx.commit().await?;
@@ -688,7 +690,7 @@ impl PortalItemsApi {
         id: Path<String>,
     ) -> Answer<Json<Vec<TaskView>>, Session> {
         let ctx = client.0;
-        let rules = sharing_rules(&state, &ctx.tenant).await;
+        let rules = sharing_rules(&state, &ctx.tenant).await?;
         let tx = ctx.db.read().await?;
         let list = items::client_tasks(&tx, &ctx.client, file_id(&id.0)?, &rules).await?;
         tx.commit().await?;

@@ -123,10 +123,11 @@ pub async fn login(
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(state);
     }
-    if !crate::firm_options::options(state, tenant)
-        .await
-        .portal_enabled
-    {
+    let options = match crate::firm_options::options_checked(state, tenant).await {
+        Ok(options) => options,
+        Err(err) => return internal_error(state, format!("loading firm options failed: {err}")),
+    };
+    if !options.portal_enabled {
         return login_page(
             state,
             tenant,
@@ -580,7 +581,10 @@ async fn file_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let rules = crate::api::items::sharing_rules(state, tenant).await;
+    let rules = match crate::api::items::sharing_rules(state, tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return internal_error(state, err),
+    };
     let loaded = async {
         let tx = ctx.db.read().await?;
         let Some(shared_file) = portal_access::file_for_client(&tx, &ctx.client, id).await? else {
@@ -707,7 +711,10 @@ pub async fn add_note(
     let Ok(id) = id.parse::<FileId>() else {
         return not_found(&state);
     };
-    let rules = crate::api::items::sharing_rules(&state, &tenant).await;
+    let rules = match crate::api::items::sharing_rules(&state, &tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return internal_error(&state, err),
+    };
     let result = async {
         let tx = ctx.db.write().await.map_err(items::ItemError::Db)?;
         items::client_add_note(&tx, &ctx.client, id, &form.body, &rules).await?;

@@ -28,19 +28,21 @@ pub async fn firm_file_section(
     ctx: &MemberCtx,
     file: FileId,
 ) -> minijinja::Value {
-    let rules = crate::api::items::sharing_rules(state, &ctx.tenant).await;
     let loaded = async {
+        let rules = crate::api::items::sharing_rules(state, &ctx.tenant)
+            .await
+            .map_err(ItemError::Db)?;
         let tx = ctx.db.read().await.map_err(ItemError::Db)?;
         let notes = items::notes(&tx, &ctx.member, file).await?;
         let appointments = items::appointments(&tx, &ctx.member, file).await?;
         let tasks = items::tasks(&tx, &ctx.member, file).await?;
         let members = portico_tenants::members::list(&tx).await?;
         tx.commit().await.map_err(ItemError::Db)?;
-        Ok::<_, ItemError>((notes, appointments, tasks, members))
+        Ok::<_, ItemError>((rules, notes, appointments, tasks, members))
     }
     .await;
     match loaded {
-        Ok((notes, appointments, tasks, members)) => minijinja::context! {
+        Ok((rules, notes, appointments, tasks, members)) => minijinja::context! {
             notes => notes,
             appointments => appointments,
             tasks => tasks,
@@ -107,7 +109,10 @@ async fn add_note(
         Ok(file) => file,
         Err(response) => return response,
     };
-    let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
+    let rules = match crate::api::items::sharing_rules(&state, &ctx.tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return refused(&state, ItemError::Db(err)),
+    };
     let shared = form.shared.is_some();
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
@@ -184,7 +189,10 @@ async fn add_appointment(
             ItemError::Invalid("the start must be a date and time".into()),
         );
     };
-    let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
+    let rules = match crate::api::items::sharing_rules(&state, &ctx.tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return refused(&state, ItemError::Db(err)),
+    };
     let shared = form.shared.is_some();
     let new = NewAppointment {
         title: form.title,
@@ -244,7 +252,10 @@ async fn add_task(
         Ok(file) => file,
         Err(response) => return response,
     };
-    let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
+    let rules = match crate::api::items::sharing_rules(&state, &ctx.tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return refused(&state, ItemError::Db(err)),
+    };
     let shared = form.shared.is_some();
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
@@ -310,7 +321,10 @@ async fn toggle_portal(
         return super::not_found(&state);
     };
     let shared = form.shared == "1";
-    let rules = crate::api::items::sharing_rules(&state, &ctx.tenant).await;
+    let rules = match crate::api::items::sharing_rules(&state, &ctx.tenant).await {
+        Ok(rules) => rules,
+        Err(err) => return refused(&state, ItemError::Db(err)),
+    };
     let result = async {
         let tx = ctx.db.write().await.map_err(ItemError::Db)?;
         let file =
