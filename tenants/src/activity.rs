@@ -303,6 +303,16 @@ pub async fn set_preferences(
 /// The unread badge: client activity on the member's files since they last opened the feed.
 pub async fn unread(tx: &TenantTx, member: &Member) -> Result<u64, DbErr> {
     let seen = preferences(tx, member.id).await?.activity_seen_at;
+    unread_since(tx, member, seen).await
+}
+
+/// [`unread`] for a caller that has read the member's preferences already (`seen` is their
+/// `activity_seen_at`): one statement fewer.
+pub async fn unread_since(
+    tx: &TenantTx,
+    member: &Member,
+    seen: Option<DateTime<Utc>>,
+) -> Result<u64, DbErr> {
     let mut query = activity::Entity::scoped(tx)
         .filter(in_scope(tx, member))
         .filter(activity::Column::Kind.eq(ActivityKind::ClientActivity.as_str()));

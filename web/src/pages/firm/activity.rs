@@ -49,7 +49,8 @@ async fn page(
         // the page was read, so activity arriving meanwhile stays unread.
         let opened = chrono::Utc::now();
         let tx = ctx.db.read().await?;
-        let unread = activity::unread(&tx, &ctx.member).await?;
+        let prefs = activity::preferences(&tx, ctx.member.id).await?;
+        let unread = activity::unread_since(&tx, &ctx.member, prefs.activity_seen_at).await?;
         let entries = activity::list(
             &tx,
             &ctx.member,
@@ -60,7 +61,6 @@ async fn page(
             },
         )
         .await?;
-        let prefs = activity::preferences(&tx, ctx.member.id).await?;
         tx.commit().await?;
         if unread > 0 || prefs.activity_seen_at.is_none() {
             let tx = ctx.db.write().await?;
