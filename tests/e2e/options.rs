@@ -881,11 +881,32 @@ async fn options_page_uploads_and_removes_the_logo(app: TestApp) {
     );
 }
 
+/// Renames a table under the running server (through the owner's connection), so that reading
+/// it fails until it is renamed back.
+async fn rename_table(app: &TestApp, from: &str, to: &str) {
+    use sea_orm::ConnectionTrait;
+    let owner = app.owner_db().await;
+    owner
+        .execute_raw(sea_orm::Statement::from_string(
+            owner.get_database_backend(),
+            format!("ALTER TABLE {from} RENAME TO {to}"),
+        ))
+        .await
+        .unwrap();
+}
+
+async fn note_count(app: &TestApp, session: &FirmSession) -> i64 {
+    app.count(
+        "SELECT COUNT(*) AS n FROM note WHERE tenant_id = $1",
+        vec![session.tenant_id.into()],
+    )
+    .await
+}
+
 /// When the options cannot be read, the places that show them for editing answer with an error
 /// instead of the defaults (which an administrator, or a client doing GET-change-PUT, would
 /// save back as the firm's); the sign-in page still renders.
 async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: TestApp) {
-    use sea_orm::ConnectionTrait;
     let admin = app.firm_with_admin().await;
     let mut options = get_options(&app, &admin).await;
     options["enabled"] = json!(false);
@@ -893,17 +914,7 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
     assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
 
     // The save emptied the cache; now the table cannot be read.
-    let owner = app.owner_db().await;
-    let rename = |from: &str, to: &str| {
-        sea_orm::Statement::from_string(
-            owner.get_database_backend(),
-            format!("ALTER TABLE {from} RENAME TO {to}"),
-        )
-    };
-    owner
-        .execute_raw(rename("firm_options", "firm_options_away"))
-        .await
-        .unwrap();
+    rename_table(&app, "firm_options", "firm_options_away").await;
     let api = app
         .firm_api(&admin, Method::GET, "/options/client-portal")
         .send()
@@ -919,10 +930,7 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
         .await
         .unwrap()
         .status();
-    owner
-        .execute_raw(rename("firm_options_away", "firm_options"))
-        .await
-        .unwrap();
+    rename_table(&app, "firm_options_away", "firm_options").await;
 
     assert!(api_status.is_server_error(), "{api_status}: {api_body}");
     assert!(!api_body.contains("invitation_template"), "{api_body}");
@@ -938,31 +946,15 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
 /// allow what the firm keeps out of it, so a client's request, a client sign-in, a shared note
 /// and an upload are refused with an error, and nothing is written.
 async fn unreadable_options_decide_nothing(app: TestApp) {
-    use sea_orm::ConnectionTrait;
     let (admin, client, _contact, file) = app.firm_with_client().await;
     let mut options = get_options(&app, &admin).await;
     options["enabled"] = json!(false);
     options["shareable_kinds"] = json!(["documents"]);
     assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
-    let notes_before = app
-        .count(
-            "SELECT COUNT(*) AS n FROM note WHERE tenant_id = $1",
-            vec![admin.tenant_id.into()],
-        )
-        .await;
+    let notes_before = note_count(&app, &admin).await;
 
     // The save emptied the cache; now the table cannot be read.
-    let owner = app.owner_db().await;
-    let rename = |from: &str, to: &str| {
-        sea_orm::Statement::from_string(
-            owner.get_database_backend(),
-            format!("ALTER TABLE {from} RENAME TO {to}"),
-        )
-    };
-    owner
-        .execute_raw(rename("firm_options", "firm_options_away"))
-        .await
-        .unwrap();
+    rename_table(&app, "firm_options", "firm_options_away").await;
     let client_read = app
         .portal_api(&client, Method::GET, "/files")
         .send()
@@ -999,10 +991,7 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
         .await
         .unwrap()
         .status();
-    owner
-        .execute_raw(rename("firm_options_away", "firm_options"))
-        .await
-        .unwrap();
+    rename_table(&app, "firm_options_away", "firm_options").await;
 
     assert!(client_read.is_server_error(), "client read: {client_read}");
     assert!(
@@ -1011,12 +1000,7 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
     );
     assert!(shared_note.is_server_error(), "shared note: {shared_note}");
     assert!(upload.is_server_error(), "upload: {upload}");
-    let notes_after = app
-        .count(
-            "SELECT COUNT(*) AS n FROM note WHERE tenant_id = $1",
-            vec![admin.tenant_id.into()],
-        )
-        .await;
+    let notes_after = note_count(&app, &admin).await;
     assert_eq!(notes_after, notes_before, "nothing written");
     // Readable again: the closed Portal keeps the client out, as the firm decided.
     let client_read = app
