@@ -501,7 +501,7 @@ async fn sharing_bills_refuses_drafts_all_or_nothing(app: TestApp) {
 
     // A firm that stops sharing bills (Options > Client Portal) hides them from clients and
     // refuses to show more.
-    let mut options = fetch_json(app.firm_api(&admin, Method::GET, "/options/client-portal")).await;
+    let mut options = app.firm_options(&admin).await;
     let kinds: Vec<Value> = options["shareable_kinds"]
         .as_array()
         .unwrap()
@@ -510,12 +510,7 @@ async fn sharing_bills_refuses_drafts_all_or_nothing(app: TestApp) {
         .cloned()
         .collect();
     options["shareable_kinds"] = json!(kinds);
-    let saved = app
-        .firm_api(&admin, Method::PUT, "/options/client-portal")
-        .json(&options)
-        .send()
-        .await
-        .unwrap();
+    let saved = app.save_firm_options(&admin, &options).await;
     assert_eq!(saved.status(), 200);
     assert!(
         billing(&app, &client, "all").await["items"]

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::on_both_backends_with;
-use crate::support::{Backend, TestApp, decode_mail, fetch_json};
+use crate::support::{Backend, TestApp, decode_mail};
 
 on_both_backends_with!(changes_use_the_firm_options_with_a_pool_of_one);
 
@@ -17,18 +17,12 @@ async fn changes_use_the_firm_options_with_a_pool_of_one(backend: Backend) {
 
     // Options that differ from the defaults, saved (which empties the options cache, so the
     // next change reads them again while holding its transaction).
-    let mut options = fetch_json(app.firm_api(&admin, Method::GET, "/options/client-portal")).await;
+    let mut options = app.firm_options(&admin).await;
     assert_eq!(options["notify_client_on_share"], false, "the default");
     options["notify_client_on_share"] = json!(true);
     options["display_name"] = json!("Harbour Chambers Portal");
     let save_options = || async {
-        let saved = app
-            .firm_api(&admin, Method::PUT, "/options/client-portal")
-            .json(&options)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(saved.status(), 200);
+        assert_eq!(app.save_firm_options(&admin, &options).await.status(), 200);
     };
     save_options().await;
 

@@ -39,24 +39,6 @@ fn logo_form(bytes: Vec<u8>, file_name: &str, mime: &str) -> Form {
     )
 }
 
-async fn get_options(app: &TestApp, session: &FirmSession) -> Value {
-    let response = app
-        .firm_api(session, Method::GET, "/options/client-portal")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn put_options(app: &TestApp, session: &FirmSession, body: &Value) -> reqwest::Response {
-    app.firm_api(session, Method::PUT, "/options/client-portal")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn audit_count(app: &TestApp, session: &FirmSession, action: &str) -> i64 {
     app.count(
         "SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = $1 AND action = $2",
@@ -127,7 +109,7 @@ fn page_fields(csrf: &str, overrides: &[(&str, &str)], unticked: &[&str]) -> Vec
 
 async fn administrators_read_and_change_the_options(app: TestApp) {
     let admin = app.firm_with_admin().await;
-    let defaults = get_options(&app, &admin).await;
+    let defaults = app.firm_options(&admin).await;
     assert_eq!(defaults["enabled"], true);
     assert_eq!(defaults["portal_url"], app.portal_url(&admin.slug));
     assert_eq!(defaults["invitation_valid_days"], 7);
@@ -169,7 +151,7 @@ async fn administrators_read_and_change_the_options(app: TestApp) {
     wanted["shareable_kinds"] = json!(["bills", "documents", "bills"]);
     wanted["notify_client_on_share"] = json!(true);
     wanted["upload_limit_mb"] = json!(20);
-    let response = put_options(&app, &admin, &wanted).await;
+    let response = app.save_firm_options(&admin, &wanted).await;
     assert_eq!(response.status(), 200);
     let saved: Value = response.json().await.unwrap();
     assert_eq!(saved["enabled"], false);
@@ -196,7 +178,7 @@ async fn administrators_read_and_change_the_options(app: TestApp) {
     assert_eq!(saved["notify_client_on_share"], true);
     assert_eq!(saved["upload_limit_mb"], 20);
     assert_eq!(
-        get_options(&app, &admin).await,
+        app.firm_options(&admin).await,
         saved,
         "GET answers what PUT stored"
     );
@@ -215,12 +197,12 @@ async fn administrators_read_and_change_the_options(app: TestApp) {
         detail, 1,
         "the detail names the changed fields without copying the terms"
     );
-    assert_eq!(put_options(&app, &admin, &saved).await.status(), 200);
+    assert_eq!(app.save_firm_options(&admin, &saved).await.status(), 200);
     assert_eq!(audit_count(&app, &admin, "options.updated").await, 1);
 
     // Another firm still has its own defaults.
     let other = app.firm_with_admin().await;
-    let theirs = get_options(&app, &other).await;
+    let theirs = app.firm_options(&other).await;
     assert_eq!(theirs["enabled"], true);
     assert_eq!(theirs["display_name"], "");
     assert_eq!(theirs["portal_url"], app.portal_url(&other.slug));
@@ -255,9 +237,9 @@ async fn only_administrators_reach_the_options(app: TestApp) {
             .await
             .contains("only administrators")
     );
-    let mut body = get_options(&app, &admin).await;
+    let mut body = app.firm_options(&admin).await;
     body["display_name"] = json!("Taken Over");
-    let refused = put_options(&app, &clerk, &body).await;
+    let refused = app.save_firm_options(&clerk, &body).await;
     assert!(
         expect_problem(refused, 403)
             .await
@@ -277,7 +259,7 @@ async fn only_administrators_reach_the_options(app: TestApp) {
         .unwrap();
     expect_problem(refused, 403).await;
     assert_eq!(
-        get_options(&app, &admin).await["display_name"],
+        app.firm_options(&admin).await["display_name"],
         "",
         "nothing changed"
     );
@@ -324,7 +306,7 @@ async fn only_administrators_reach_the_options(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
-    assert_eq!(get_options(&app, &admin).await["display_name"], "");
+    assert_eq!(app.firm_options(&admin).await["display_name"], "");
     // Signed out: the page sends to sign-in.
     let anonymous = app
         .http
@@ -343,7 +325,7 @@ async fn only_administrators_reach_the_options(app: TestApp) {
 
 async fn invalid_options_are_refused_and_nothing_is_saved(app: TestApp) {
     let admin = app.firm_with_admin().await;
-    let valid = get_options(&app, &admin).await;
+    let valid = app.firm_options(&admin).await;
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "invitation_template",
@@ -364,17 +346,17 @@ async fn invalid_options_are_refused_and_nothing_is_saved(app: TestApp) {
         let mut body = valid.clone();
         body["display_name"] = json!("Should Not Stick");
         body[field] = value.clone();
-        let detail = expect_problem(put_options(&app, &admin, &body).await, 422).await;
+        let detail = expect_problem(app.save_firm_options(&admin, &body).await, 422).await;
         assert!(detail.contains(expected), "{field} = {value}: {detail}");
     }
     // A missing field is a malformed request, not a partial update.
     let mut partial = valid.clone();
     partial.as_object_mut().unwrap().remove("terms_of_service");
     partial["display_name"] = json!("Should Not Stick");
-    let response = put_options(&app, &admin, &partial).await;
+    let response = app.save_firm_options(&admin, &partial).await;
     assert_eq!(response.status(), 400);
 
-    assert_eq!(get_options(&app, &admin).await, valid, "nothing was saved");
+    assert_eq!(app.firm_options(&admin).await, valid, "nothing was saved");
     assert_eq!(
         app.count(
             "SELECT COUNT(*) AS n FROM firm_options WHERE tenant_id = $1",
@@ -414,10 +396,10 @@ async fn branding_applies_to_the_client_pages_at_once(app: TestApp) {
     assert!(!before.contains("<img src=\"/branding/logo\""));
     assert!(branding_css().await.contains("#1f5f8b"));
 
-    let mut body = get_options(&app, &admin).await;
+    let mut body = app.firm_options(&admin).await;
     body["display_name"] = json!("Harbor & Bay Legal");
     body["accent_color"] = json!("#123ABC");
-    assert_eq!(put_options(&app, &admin, &body).await.status(), 200);
+    assert_eq!(app.save_firm_options(&admin, &body).await.status(), 200);
     let after = login_page().await;
     assert!(
         after.contains("Sign in to Harbor &amp; Bay Legal"),
@@ -450,11 +432,11 @@ async fn branding_applies_to_the_client_pages_at_once(app: TestApp) {
     assert_eq!(served.headers()["content-type"], "image/png");
     assert_eq!(served.bytes().await.unwrap().to_vec(), logo);
     assert!(login_page().await.contains("<img src=\"/branding/logo\""));
-    assert_eq!(get_options(&app, &admin).await["has_logo"], true);
+    assert_eq!(app.firm_options(&admin).await["has_logo"], true);
     // Saving the other options keeps the logo.
     body["welcome_message"] = json!("Welcome back.");
-    assert_eq!(put_options(&app, &admin, &body).await.status(), 200);
-    assert_eq!(get_options(&app, &admin).await["has_logo"], true);
+    assert_eq!(app.save_firm_options(&admin, &body).await.status(), 200);
+    assert_eq!(app.firm_options(&admin).await["has_logo"], true);
     // Another firm's host does not serve it.
     let other = app.firm_with_admin().await;
     assert_eq!(
@@ -483,7 +465,7 @@ async fn branding_applies_to_the_client_pages_at_once(app: TestApp) {
         404
     );
     assert!(!login_page().await.contains("<img src=\"/branding/logo\""));
-    assert_eq!(get_options(&app, &admin).await["has_logo"], false);
+    assert_eq!(app.firm_options(&admin).await["has_logo"], false);
 
     assert_eq!(audit_count(&app, &admin, "options.updated").await, 2);
     assert_eq!(audit_count(&app, &admin, "options.logo_updated").await, 1);
@@ -645,7 +627,7 @@ async fn options_page_shows_the_portal_address_and_saves_with_csrf(app: TestApp)
     assert_eq!(saved.status(), 303);
     let location = saved.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(location, "/firm/options/client-portal?saved=options");
-    let options = get_options(&app, &admin).await;
+    let options = app.firm_options(&admin).await;
     assert_eq!(options["enabled"], false);
     assert_eq!(options["display_name"], "Quay Street Law");
     assert_eq!(options["invitation_valid_days"], 10);
@@ -710,7 +692,7 @@ async fn options_page_shows_the_portal_address_and_saves_with_csrf(app: TestApp)
             .contains("Upload limit (MB) must be a whole number")
     );
     assert_eq!(
-        get_options(&app, &admin).await["display_name"],
+        app.firm_options(&admin).await["display_name"],
         "Quay Street Law",
         "nothing saved"
     );
@@ -749,7 +731,7 @@ async fn options_page_shows_the_portal_address_and_saves_with_csrf(app: TestApp)
         .unwrap();
     assert_eq!(cross_site.status(), 403);
     assert_eq!(
-        get_options(&app, &admin).await["display_name"],
+        app.firm_options(&admin).await["display_name"],
         "Quay Street Law"
     );
     assert_eq!(audit_count(&app, &admin, "options.updated").await, 1);
@@ -908,10 +890,10 @@ async fn note_count(app: &TestApp, session: &FirmSession) -> i64 {
 /// save back as the firm's); the sign-in page still renders.
 async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: TestApp) {
     let admin = app.firm_with_admin().await;
-    let mut options = get_options(&app, &admin).await;
+    let mut options = app.firm_options(&admin).await;
     options["enabled"] = json!(false);
     options["display_name"] = json!("Not The Defaults");
-    assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
+    assert_eq!(app.save_firm_options(&admin, &options).await.status(), 200);
 
     // The save emptied the cache; now the table cannot be read.
     rename_table(&app, "firm_options", "firm_options_away").await;
@@ -937,7 +919,7 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
     assert!((500..600).contains(&page_status), "{page_status}");
     assert!(!page_body.contains("Welcome to your Client Portal."));
     assert_eq!(sign_in, 200, "the sign-in page still renders");
-    let back = get_options(&app, &admin).await;
+    let back = app.firm_options(&admin).await;
     assert_eq!(back["enabled"], false);
     assert_eq!(back["display_name"], "Not The Defaults");
 }
@@ -947,10 +929,10 @@ async fn unreadable_options_are_an_error_where_they_would_be_saved_back(app: Tes
 /// and an upload are refused with an error, and nothing is written.
 async fn unreadable_options_decide_nothing(app: TestApp) {
     let (admin, client, _contact, file) = app.firm_with_client().await;
-    let mut options = get_options(&app, &admin).await;
+    let mut options = app.firm_options(&admin).await;
     options["enabled"] = json!(false);
     options["shareable_kinds"] = json!(["documents"]);
-    assert_eq!(put_options(&app, &admin, &options).await.status(), 200);
+    assert_eq!(app.save_firm_options(&admin, &options).await.status(), 200);
     let notes_before = note_count(&app, &admin).await;
 
     // The save emptied the cache; now the table cannot be read.
@@ -981,7 +963,7 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
         .multipart(
             Form::new().part(
                 "file",
-                Part::bytes(b"%PDF-1.7\n".to_vec())
+                Part::bytes(crate::support::process::document_bytes("a.pdf", 0))
                     .file_name("a.pdf")
                     .mime_str("application/pdf")
                     .unwrap(),

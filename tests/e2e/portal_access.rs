@@ -325,21 +325,9 @@ async fn each_precondition_is_refused_with_its_reason(app: TestApp) {
         .await;
     expect_problem(missing, 404).await;
     // The portal switched off by an administrator.
-    let mut options: Value = app
-        .firm_api(&admin, Method::GET, "/options/client-portal")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut options = app.firm_options(&admin).await;
     options["enabled"] = json!(false);
-    let saved = app
-        .firm_api(&admin, Method::PUT, "/options/client-portal")
-        .json(&options)
-        .send()
-        .await
-        .unwrap();
+    let saved = app.save_firm_options(&admin, &options).await;
     assert_eq!(saved.status(), 200);
     let refused = app
         .allow_portal(&admin, other, "shared@example.org", &[file])

@@ -286,9 +286,8 @@ pub async fn share_bills(
 ) -> Result<Vec<SharingChange>, ApiError> {
     require_share_right(&ctx.member)?;
     if shared
-        && !crate::firm_options::options_checked(state, &ctx.tenant)
-            .await
-            .map_err(ApiError::internal)?
+        && !crate::firm_options::options(state, &ctx.tenant)
+            .await?
             .allows("bills")
     {
         return Err(ApiError::forbidden(

@@ -96,7 +96,7 @@ pub async fn authenticate_client(
     let found = authenticate::<Clients>(req, state).await?;
     // The firm switching the portal off stops clients at once; nothing is deleted. Options
     // that cannot be read let nobody in (the defaults would open a closed portal).
-    let options = crate::firm_options::options_checked(state, &found.tenant)
+    let options = crate::firm_options::options(state, &found.tenant)
         .await
         .map_err(|err| AuthFailure::Internal(format!("loading firm options failed: {err}")))?;
     if !options.portal_enabled {

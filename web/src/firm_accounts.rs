@@ -121,7 +121,7 @@ pub fn request_reset_in_background(state: &AppState, tenant: &TenantRecord, emai
         ))
         .unwrap_or_else(|_| chrono::Duration::hours(1));
         let result = async {
-            let options = crate::firm_options::options(&state, &tenant).await;
+            let options = crate::firm_options::options_or_defaults(&state, &tenant).await;
             let tx = state.db.tenant(tenant.id).write().await?;
             let firm_name = options.portal_name(&tenant.name).to_owned();
             members::request_reset(&tx, &email, &tenant.portal_url, &firm_name, valid_for)

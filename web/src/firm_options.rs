@@ -18,36 +18,18 @@ use crate::state::AppState;
 static DEFAULT_OPTIONS: std::sync::LazyLock<Arc<FirmOptions>> =
     std::sync::LazyLock::new(|| Arc::new(FirmOptions::default()));
 
-/// The firm's options (defaults if it never saved any, or if the database is unreachable —
-/// a login page should still render). Where the answer is shown for editing, use
-/// [`options_checked`]: defaults shown as the firm's would be saved back as the firm's.
-pub async fn options(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions> {
-    match options_checked(state, tenant).await {
-        Ok(options) => options,
-        Err(err) => {
-            tracing::error!(tenant = %tenant.slug, error = %err, "loading firm options failed");
-            DEFAULT_OPTIONS.clone()
-        }
-    }
-}
-
-/// The firm's options, or the database error that kept them from being read.
-pub async fn options_checked(
-    state: &AppState,
-    tenant: &TenantRecord,
-) -> Result<Arc<FirmOptions>, DbErr> {
+/// The firm's options (the defaults if it never saved any), or the database error that kept
+/// them from being read. Anything the options decide — who may sign in, what may be shared,
+/// what is accepted — and anything shown for editing uses this: defaults in place of the
+/// firm's would open what the firm closed, or be saved back as the firm's.
+pub async fn options(state: &AppState, tenant: &TenantRecord) -> Result<Arc<FirmOptions>, DbErr> {
     if let Some(hit) = state.options_cache.get(tenant.id).await {
         return Ok(hit);
     }
     let seen = state.options_cache.generation();
-    let loaded = async {
-        let tx = state.db.tenant(tenant.id).read().await?;
-        let options = options::get(&tx).await?;
-        tx.commit().await?;
-        Ok::<_, sea_orm::DbErr>(options)
-    }
-    .await;
-    let options = loaded?;
+    let tx = state.db.tenant(tenant.id).read().await?;
+    let options = options::get(&tx).await?;
+    tx.commit().await?;
     // Most firms keep the defaults: they all share one copy, so a cached firm costs a pointer
     // rather than its own copy of the default texts (idle memory per firm, bench/).
     let options = if options == **DEFAULT_OPTIONS {
@@ -60,6 +42,19 @@ pub async fn options_checked(
         .insert_loaded(tenant.id, options.clone(), seen)
         .await;
     Ok(options)
+}
+
+/// [`options`], or the defaults when they cannot be read (logged) — only where a default is
+/// harmless and an error page would be worse: texts and branding (a sign-in page should still
+/// render), never a decision.
+pub async fn options_or_defaults(state: &AppState, tenant: &TenantRecord) -> Arc<FirmOptions> {
+    match options(state, tenant).await {
+        Ok(options) => options,
+        Err(err) => {
+            tracing::error!(tenant = %tenant.slug, error = %err, "loading firm options failed");
+            DEFAULT_OPTIONS.clone()
+        }
+    }
 }
 
 /// [`options`] for a caller that holds a transaction of the firm: from the cache, else read in

@@ -157,7 +157,7 @@ async fn firm_for_job(
     let Some(record) = record.filter(|t| t.status == portico_tenants::TenantStatus::Active) else {
         return Ok(None);
     };
-    let options = crate::firm_options::options(state, &record).await;
+    let options = crate::firm_options::options_or_defaults(state, &record).await;
     Ok(Some(FirmForJob {
         firm_name: options.portal_name(&record.name).to_owned(),
         portal_url: record.portal_url.clone(),

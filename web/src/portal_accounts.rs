@@ -25,7 +25,7 @@ impl From<portico_tenants::portal_access::PortalError> for PasswordLinkError {
 
 /// What invitation emails and pages need to know about the firm.
 pub async fn firm_context(state: &AppState, tenant: &TenantRecord) -> FirmContext {
-    let options = crate::firm_options::options(state, tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
     FirmContext {
         portal_url: tenant.portal_url.clone(),
         firm_name: options.portal_name(&tenant.name).to_owned(),

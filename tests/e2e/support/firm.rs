@@ -22,6 +22,26 @@ pub struct FirmSession {
 }
 
 impl TestApp {
+    /// The firm's Options > Client Portal, as the API answers them to an administrator.
+    pub async fn firm_options(&self, s: &FirmSession) -> Value {
+        let response = self
+            .firm_api(s, Method::GET, "/options/client-portal")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "reading the firm's options");
+        response.json().await.unwrap()
+    }
+
+    /// Saves the firm's Options > Client Portal; the caller judges the response.
+    pub async fn save_firm_options(&self, s: &FirmSession, options: &Value) -> reqwest::Response {
+        self.firm_api(s, Method::PUT, "/options/client-portal")
+            .json(options)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Onboards a fresh firm, completes its administrator's setup from the emailed link and
     /// signs the administrator in.
     pub async fn firm_with_admin(&self) -> FirmSession {

@@ -46,15 +46,14 @@ pub fn client_added_what(field_name: &str) -> String {
     format!("a new value for “{field_name}”")
 }
 
-/// Whether the firm lets custom fields be shared (`shareable_kinds`).
-/// An error rather than the defaults when the options cannot be read.
+/// Whether the firm lets custom fields be shared (`shareable_kinds`); an error rather than the
+/// defaults when the options cannot be read.
 async fn kind_shareable(
     state: &AppState,
     tenant: &portico_tenants::TenantRecord,
-) -> Result<bool, ApiError> {
-    Ok(crate::firm_options::options_checked(state, tenant)
-        .await
-        .map_err(ApiError::internal)?
+) -> Result<bool, sea_orm::DbErr> {
+    Ok(crate::firm_options::options(state, tenant)
+        .await?
         .allows(SHAREABLE_KIND))
 }
 

@@ -91,7 +91,7 @@ impl FirmMembersApi {
         let ctx = auth.0;
         ctx.require_admin()?;
         let body = body.0;
-        let options = crate::firm_options::options(&state, &ctx.tenant).await;
+        let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
         let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
         let valid_for =
             chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
@@ -176,7 +176,7 @@ impl FirmMembersApi {
         let ctx = auth.0;
         ctx.require_admin()?;
         let id = member_id(&id.0)?;
-        let options = crate::firm_options::options(&state, &ctx.tenant).await;
+        let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
         let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
         let valid_for =
             chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));

@@ -219,7 +219,7 @@ impl FirmOptionsApi {
         let ctx = auth.0;
         ctx.require_admin()?;
         // Never the defaults in place of the firm's: a client would save them back.
-        let options = firm_options::options_checked(&state, &ctx.tenant).await?;
+        let options = firm_options::options(&state, &ctx.tenant).await?;
         Ok(Json(ClientPortalOptionsView::new(
             &options,
             &ctx.tenant.portal_url,

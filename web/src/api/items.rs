@@ -265,7 +265,7 @@ pub async fn sharing_rules(
     tenant: &portico_tenants::TenantRecord,
 ) -> Result<SharingRules, sea_orm::DbErr> {
     Ok(SharingRules {
-        shareable_kinds: crate::firm_options::options_checked(state, tenant)
+        shareable_kinds: crate::firm_options::options(state, tenant)
             .await?
             .shareable_kinds
             .clone(),

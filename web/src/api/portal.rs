@@ -165,9 +165,7 @@ impl PortalApi {
         if !crate::middleware::is_same_origin_request(req, &tenant.portal_url) {
             return Err(ApiError::forbidden("cross-site sign-in refused").into());
         }
-        let options = crate::firm_options::options_checked(&state, &tenant)
-            .await
-            .map_err(ApiError::internal)?;
+        let options = crate::firm_options::options(&state, &tenant).await?;
         if !options.portal_enabled {
             return Err(
                 ApiError::forbidden("the Client Portal of this firm is currently closed").into(),

@@ -60,7 +60,7 @@ async fn login_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let closed = !crate::firm_options::options(state, tenant)
+    let closed = !crate::firm_options::options_or_defaults(state, tenant)
         .await
         .portal_enabled;
     render(
@@ -88,7 +88,7 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
         Ok(files) => files.to_vec(),
         Err(err) => return internal_error(state, err),
     };
-    let options = crate::firm_options::options(state, tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
     let billing = super::billing::home_tile(state, &ctx).await;
     render(
         state,
@@ -123,7 +123,7 @@ pub async fn login(
     if !is_same_origin_request(req, &tenant.portal_url) {
         return forbidden_cross_site(state);
     }
-    let options = match crate::firm_options::options_checked(state, tenant).await {
+    let options = match crate::firm_options::options(state, tenant).await {
         Ok(options) => options,
         Err(err) => return internal_error(state, format!("loading firm options failed: {err}")),
     };

@@ -19,7 +19,7 @@ pub async fn branding_css(state: Data<&AppState>, host: Data<&RequestHost>) -> R
         Ok(tenant) => tenant,
         Err(response) => return response,
     };
-    let options = firm_options::options(&state, &tenant).await;
+    let options = firm_options::options_or_defaults(&state, &tenant).await;
     // Validated as `#rrggbb` when saved, so it cannot break out of the declaration.
     let css = format!(":root {{ --accent: {}; }}\n", options.accent_color);
     Response::builder()

@@ -218,7 +218,7 @@ async fn definitions_view(
             created: when(d.field.created_at),
         })
         .collect();
-    let options = crate::firm_options::options(state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, &ctx.tenant).await;
     render(
         state,
         ctx,
@@ -445,7 +445,7 @@ async fn firm_section(
     let Some(found) = loaded else {
         return Ok(minijinja::context! { found => false });
     };
-    let kind_shareable = crate::firm_options::options(state, &ctx.tenant)
+    let kind_shareable = crate::firm_options::options_or_defaults(state, &ctx.tenant)
         .await
         .allows(SHAREABLE_KIND);
     let share_refusal = custom_fields::sharing_refusal(&ctx.member);
@@ -614,7 +614,7 @@ async fn save_file_fields(
         typed_sharing: sharing.iter().map(|(k, v)| (*k, v.clone())).collect(),
         ..Overlay::default()
     };
-    let kind_shareable = crate::firm_options::options(&state, &ctx.tenant)
+    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
         .await
         .allows(SHAREABLE_KIND);
 
@@ -731,7 +731,7 @@ async fn bulk_sharing(
         )
         .await;
     };
-    let kind_shareable = crate::firm_options::options(&state, &ctx.tenant)
+    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
         .await
         .allows(SHAREABLE_KIND);
     let done = async {
@@ -838,7 +838,7 @@ async fn client_section(
     file: FileId,
     overlay: ClientOverlay,
 ) -> Result<minijinja::Value, sea_orm::DbErr> {
-    let kind_shareable = crate::firm_options::options(state, &ctx.tenant)
+    let kind_shareable = crate::firm_options::options_or_defaults(state, &ctx.tenant)
         .await
         .allows(SHAREABLE_KIND);
     let tx = ctx.db.read().await?;
@@ -975,7 +975,7 @@ async fn client_save_field(
     let (Ok(file), Ok(field)) = (id.parse::<FileId>(), field_id.parse::<CustomFieldId>()) else {
         return not_found(&state);
     };
-    let kind_shareable = crate::firm_options::options(&state, &ctx.tenant)
+    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
         .await
         .allows(SHAREABLE_KIND);
     let saved = async {

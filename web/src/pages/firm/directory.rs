@@ -260,7 +260,7 @@ pub(super) async fn contact_view(
     let Ok(id) = id.parse::<ContactId>() else {
         return not_found(state);
     };
-    let options = crate::firm_options::options(state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, &ctx.tenant).await;
     let ContactOutcome {
         status,
         done,
@@ -693,7 +693,7 @@ pub(super) async fn file_view(
     let Ok(id) = id.parse::<FileId>() else {
         return not_found(state);
     };
-    let options = crate::firm_options::options(state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, &ctx.tenant).await;
     let loaded = async {
         let tx = ctx.db.read().await?;
         let Some(file) = files::get(&tx, &ctx.member, id).await? else {

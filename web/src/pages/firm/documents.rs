@@ -111,7 +111,7 @@ pub async fn firm_section(
     csrf: &str,
     file: FileId,
 ) -> minijinja::Value {
-    let options = crate::firm_options::options(state, tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
     let loaded = async {
         let tx = db.read().await?;
         let listed = documents::list_for_member(&tx, member, file).await?;
@@ -166,7 +166,7 @@ pub async fn client_section(
     csrf: &str,
     file: FileId,
 ) -> minijinja::Value {
-    let options = crate::firm_options::options(state, tenant).await;
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
     let loaded = async {
         let tx = db.read().await?;
         let listed = documents::list_for_client(&tx, client, file, &options).await?;
@@ -299,7 +299,7 @@ async fn firm_set_portal(
         return not_found(&state);
     };
     let shared = matches!(form.shared.as_str(), "true" | "on" | "1");
-    let options = crate::firm_options::options(&state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let result = async {
         let tx = ctx.db.write().await?;
         let document =
@@ -370,7 +370,7 @@ async fn client_download(
     let Ok(id) = id.parse::<DocumentId>() else {
         return not_found(&state);
     };
-    let options = crate::firm_options::options(&state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let result = async {
         let master = master_key(&state)?;
         let tx = ctx.db.read().await?;

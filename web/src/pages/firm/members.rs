@@ -216,7 +216,7 @@ async fn invite_member(
     if let Err(response) = require_admin_page(&state, &ctx) {
         return response;
     }
-    let options = firm_options::options(&state, &ctx.tenant).await;
+    let options = firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
     let valid_for =
         chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));
@@ -434,7 +434,7 @@ async fn resend_setup_link(
     let Ok(id) = id.parse::<MemberId>() else {
         return not_found(&state);
     };
-    let options = crate::firm_options::options(&state, &ctx.tenant).await;
+    let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let firm_name = options.portal_name(&ctx.tenant.name).to_owned();
     let valid_for =
         chrono::Duration::hours(i64::from(state.settings.tenants.setup_token_valid_hours));

@@ -33,7 +33,7 @@ pub struct FirmChrome {
 /// The firm workspace's layout: the firm's registered name (the Portal display name is what
 /// clients see).
 pub async fn chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
-    let options = firm_options::options(state, tenant).await;
+    let options = firm_options::options_or_defaults(state, tenant).await;
     FirmChrome {
         name: tenant.name.clone(),
         has_logo: options.has_logo,
@@ -42,7 +42,7 @@ pub async fn chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
 
 /// The Client Portal's layout: the display name and logo from Options > Client Portal.
 pub async fn portal_chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
-    let options = firm_options::options(state, tenant).await;
+    let options = firm_options::options_or_defaults(state, tenant).await;
     FirmChrome {
         name: options.portal_name(&tenant.name).to_owned(),
         has_logo: options.has_logo,

@@ -273,7 +273,7 @@ async fn show_options(
         Err(response) => return response,
     };
     // Never the defaults in place of the firm's: the form would save them back.
-    let options = match firm_options::options_checked(&state, &ctx.tenant).await {
+    let options = match firm_options::options(&state, &ctx.tenant).await {
         Ok(options) => options,
         Err(err) => return server_error(&state, err),
     };
@@ -315,7 +315,9 @@ async fn save_options(
         Ok(_) => Redirect::see_other(format!("{PAGE}?saved=options")).into_response(),
         Err(SaveError::Invalid(message)) => {
             let (field, message) = explain(&message);
-            let has_logo = firm_options::options(&state, &ctx.tenant).await.has_logo;
+            let has_logo = firm_options::options_or_defaults(&state, &ctx.tenant)
+                .await
+                .has_logo;
             let view = PageState {
                 values: values_typed(&form),
                 has_logo,
@@ -354,7 +356,7 @@ async fn upload_logo(req: &Request, state: Data<&AppState>, mut multipart: Multi
             Err(err) => server_error(&state, err),
         },
         Err(err) => {
-            let options = match firm_options::options_checked(&state, &ctx.tenant).await {
+            let options = match firm_options::options(&state, &ctx.tenant).await {
                 Ok(options) => options,
                 Err(err) => return server_error(&state, err),
             };
