@@ -18,6 +18,7 @@ on_both_backends!(
     options_page_uploads_and_removes_the_logo,
     unreadable_options_are_an_error_where_they_would_be_saved_back,
     unreadable_options_decide_nothing,
+    unreadable_options_share_no_document,
 );
 
 const MAX_LOGO_BYTES: usize = portico_tenants::options::MAX_LOGO_BYTES;
@@ -992,4 +993,50 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
         .unwrap()
         .status();
     assert_eq!(client_read, 401);
+}
+
+/// A document is shared only if the firm's options say documents may be: when they cannot be
+/// read, sharing one is an error and the document stays out of the Portal (the defaults allow
+/// documents; this firm does not).
+async fn unreadable_options_share_no_document(app: TestApp) {
+    let (admin, _client, _contact, file) = app.firm_with_client().await;
+    let uploaded = app
+        .firm_api(&admin, Method::POST, &format!("/files/{file}/documents"))
+        .multipart(
+            Form::new().part(
+                "file",
+                Part::bytes(crate::support::process::document_bytes("memo.pdf", 0))
+                    .file_name("memo.pdf")
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let document: Value = uploaded.json().await.unwrap();
+    let id = document["id"].as_str().unwrap().to_owned();
+    let mut options = app.firm_options(&admin).await;
+    options["shareable_kinds"] = json!(["notes"]);
+    assert_eq!(app.save_firm_options(&admin, &options).await.status(), 200);
+
+    rename_table(&app, "firm_options", "firm_options_away").await;
+    let share = app
+        .firm_api(&admin, Method::PUT, &format!("/documents/{id}/portal"))
+        .json(&json!({"shared": true}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    rename_table(&app, "firm_options_away", "firm_options").await;
+
+    assert!(share.is_server_error(), "sharing a document: {share}");
+    let shared = app
+        .count(
+            "SELECT COUNT(*) AS n FROM document WHERE tenant_id = $1 AND shared",
+            vec![admin.tenant_id.into()],
+        )
+        .await;
+    assert_eq!(shared, 0, "the document stays out of the Portal");
 }

@@ -48,7 +48,7 @@ pub fn client_added_what(field_name: &str) -> String {
 
 /// Whether the firm lets custom fields be shared (`shareable_kinds`); an error rather than the
 /// defaults when the options cannot be read.
-async fn kind_shareable(
+pub(crate) async fn kind_shareable(
     state: &AppState,
     tenant: &portico_tenants::TenantRecord,
 ) -> Result<bool, sea_orm::DbErr> {

@@ -795,7 +795,7 @@ impl FirmDocumentsApi {
     ) -> Answer<Json<DocumentView>, (Session, JsonBody)> {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
-        let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
+        let options = crate::firm_options::options(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let document = documents::set_shared(
             &tx,
@@ -827,7 +827,7 @@ impl PortalDocumentsApi {
     ) -> Answer<Json<Vec<PortalDocumentView>>, Session> {
         let ctx = auth.0;
         let file = parse_file_id(&id.0)?;
-        let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
+        let options = crate::firm_options::options(&state, &ctx.tenant).await?;
         let tx = ctx.db.read().await?;
         let listed = documents::list_for_client(&tx, &ctx.client, file, &options).await?;
         tx.commit().await?;
@@ -897,7 +897,7 @@ impl PortalDocumentsApi {
         let ctx = auth.0;
         let id = parse_document_id(&id.0)?;
         let master = master_key(&state)?;
-        let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
+        let options = crate::firm_options::options(&state, &ctx.tenant).await?;
         let tx = ctx.db.read().await?;
         let found = documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
         tx.commit().await?;

@@ -27,7 +27,7 @@ use super::{
     chrome, forbidden_cross_site, not_found, render, require_admin_page, require_member,
     require_member_form,
 };
-use crate::api::custom_fields::{SHARED_SUMMARY, client_added_what};
+use crate::api::custom_fields::{SHARED_SUMMARY, client_added_what, kind_shareable};
 use crate::auth::MemberCtx;
 use crate::client_auth::{ClientCtx, authenticate_client, check_client_csrf};
 use crate::state::AppState;
@@ -445,9 +445,7 @@ async fn firm_section(
     let Some(found) = loaded else {
         return Ok(minijinja::context! { found => false });
     };
-    let kind_shareable = crate::firm_options::options_or_defaults(state, &ctx.tenant)
-        .await
-        .allows(SHAREABLE_KIND);
+    let kind_shareable = kind_shareable(state, &ctx.tenant).await?;
     let share_refusal = custom_fields::sharing_refusal(&ctx.member);
     let rows: Vec<FirmFieldRow> = fields
         .into_iter()
@@ -614,15 +612,14 @@ async fn save_file_fields(
         typed_sharing: sharing.iter().map(|(k, v)| (*k, v.clone())).collect(),
         ..Overlay::default()
     };
-    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
-        .await
-        .allows(SHAREABLE_KIND);
-
     enum Refused {
         Fields(BTreeMap<CustomFieldId, String>),
         Rule(CustomFieldError),
     }
     let saved = async {
+        let kind_shareable = kind_shareable(&state, &ctx.tenant)
+            .await
+            .map_err(|e| Refused::Rule(e.into()))?;
         let tx = ctx.db.write().await.map_err(|e| Refused::Rule(e.into()))?;
         let result = custom_fields::set_values(&tx, &ctx.member, file, &values, ctx.ip.clone())
             .await
@@ -731,10 +728,8 @@ async fn bulk_sharing(
         )
         .await;
     };
-    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
-        .await
-        .allows(SHAREABLE_KIND);
     let done = async {
+        let kind_shareable = kind_shareable(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let outcome = custom_fields::bulk_sharing(
             &tx,
@@ -838,9 +833,7 @@ async fn client_section(
     file: FileId,
     overlay: ClientOverlay,
 ) -> Result<minijinja::Value, sea_orm::DbErr> {
-    let kind_shareable = crate::firm_options::options_or_defaults(state, &ctx.tenant)
-        .await
-        .allows(SHAREABLE_KIND);
+    let kind_shareable = kind_shareable(state, &ctx.tenant).await?;
     let tx = ctx.db.read().await?;
     let fields = custom_fields::client_fields(&tx, &ctx.client, file, kind_shareable).await?;
     tx.commit().await?;
@@ -975,10 +968,8 @@ async fn client_save_field(
     let (Ok(file), Ok(field)) = (id.parse::<FileId>(), field_id.parse::<CustomFieldId>()) else {
         return not_found(&state);
     };
-    let kind_shareable = crate::firm_options::options_or_defaults(&state, &ctx.tenant)
-        .await
-        .allows(SHAREABLE_KIND);
     let saved = async {
+        let kind_shareable = kind_shareable(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let (updated, changed) = custom_fields::client_set_value(
             &tx,

@@ -166,16 +166,16 @@ pub async fn client_section(
     csrf: &str,
     file: FileId,
 ) -> minijinja::Value {
-    let options = crate::firm_options::options_or_defaults(state, tenant).await;
     let loaded = async {
+        let options = crate::firm_options::options(state, tenant).await?;
         let tx = db.read().await?;
         let listed = documents::list_for_client(&tx, client, file, &options).await?;
         tx.commit().await?;
-        Ok::<_, sea_orm::DbErr>(listed)
+        Ok::<_, sea_orm::DbErr>(listed.map(|listed| (listed, options)))
     }
     .await;
-    let items: Vec<DocumentItem> = match loaded {
-        Ok(Some(listed)) => listed.into_iter().map(Into::into).collect(),
+    let (items, options): (Vec<DocumentItem>, _) = match loaded {
+        Ok(Some((listed, options))) => (listed.into_iter().map(Into::into).collect(), options),
         Ok(None) => return minijinja::context! { found => false },
         Err(err) => {
             tracing::error!(error = %err, "loading a client's documents failed");
@@ -299,8 +299,8 @@ async fn firm_set_portal(
         return not_found(&state);
     };
     let shared = matches!(form.shared.as_str(), "true" | "on" | "1");
-    let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let result = async {
+        let options = crate::firm_options::options(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let document =
             documents::set_shared(&tx, &ctx.member, id, shared, &options, ctx.ip.clone()).await?;
@@ -370,8 +370,8 @@ async fn client_download(
     let Ok(id) = id.parse::<DocumentId>() else {
         return not_found(&state);
     };
-    let options = crate::firm_options::options_or_defaults(&state, &ctx.tenant).await;
     let result = async {
+        let options = crate::firm_options::options(&state, &ctx.tenant).await?;
         let master = master_key(&state)?;
         let tx = ctx.db.read().await?;
         let found = documents::download_for_client(&tx, &ctx.client, &master, id, &options).await;
