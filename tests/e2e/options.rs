@@ -19,6 +19,7 @@ on_both_backends!(
     unreadable_options_are_an_error_where_they_would_be_saved_back,
     unreadable_options_decide_nothing,
     unreadable_options_share_no_document,
+    unreadable_options_invite_nobody,
 );
 
 const MAX_LOGO_BYTES: usize = portico_tenants::options::MAX_LOGO_BYTES;
@@ -1039,4 +1040,37 @@ async fn unreadable_options_share_no_document(app: TestApp) {
         )
         .await;
     assert_eq!(shared, 0, "the document stays out of the Portal");
+}
+
+/// A firm whose Portal is closed invites nobody; when its options cannot be read, allowing a
+/// contact Portal access is an error and no account or invitation is made (the defaults would
+/// have the Portal open).
+async fn unreadable_options_invite_nobody(app: TestApp) {
+    let admin = app.firm_with_admin().await;
+    let email = format!("client@{}.example", admin.slug);
+    let contact = app.contact(&admin, "Chris Client", &[&email]).await;
+    let file = app.file(&admin, "2026-001", admin.member_id, &[]).await;
+    app.add_client(&admin, file, contact).await;
+    let mut options = app.firm_options(&admin).await;
+    options["enabled"] = json!(false);
+    assert_eq!(app.save_firm_options(&admin, &options).await.status(), 200);
+
+    rename_table(&app, "firm_options", "firm_options_away").await;
+    let allowed = app
+        .allow_portal(&admin, contact, &email, &[file])
+        .await
+        .status();
+    rename_table(&app, "firm_options_away", "firm_options").await;
+
+    assert!(
+        allowed.is_server_error(),
+        "allowing Portal access: {allowed}"
+    );
+    let accounts = app
+        .count(
+            "SELECT COUNT(*) AS n FROM portal_account WHERE tenant_id = $1",
+            vec![admin.tenant_id.into()],
+        )
+        .await;
+    assert_eq!(accounts, 0, "no account, no invitation");
 }

@@ -23,14 +23,19 @@ impl From<portico_tenants::portal_access::PortalError> for PasswordLinkError {
     }
 }
 
-/// What invitation emails and pages need to know about the firm.
-pub async fn firm_context(state: &AppState, tenant: &TenantRecord) -> FirmContext {
-    let options = crate::firm_options::options_or_defaults(state, tenant).await;
-    FirmContext {
+/// What invitation emails and pages need to know about the firm. Its options decide (a
+/// closed Portal invites nobody; how long an invitation lasts), so they are the firm's or an
+/// error, never the defaults.
+pub async fn firm_context(
+    state: &AppState,
+    tenant: &TenantRecord,
+) -> Result<FirmContext, sea_orm::DbErr> {
+    let options = crate::firm_options::options(state, tenant).await?;
+    Ok(FirmContext {
         portal_url: tenant.portal_url.clone(),
         firm_name: options.portal_name(&tenant.name).to_owned(),
         options: (*options).clone(),
-    }
+    })
 }
 
 fn link_error(err: LinkError) -> PasswordLinkError {
@@ -67,7 +72,7 @@ pub async fn accept_invitation(
             "you must accept the terms of service to create your account".into(),
         ));
     }
-    let firm = firm_context(state, tenant).await;
+    let firm = firm_context(state, tenant).await.map_err(internal)?;
     passwords::check(
         password.expose_secret(),
         &[&holder.name, &holder.login_email, &firm.firm_name],
@@ -102,7 +107,7 @@ pub async fn complete_reset(
     password: &SecretString,
 ) -> Result<Client, PasswordLinkError> {
     let holder = reset_holder(state, tenant, token).await?;
-    let firm = firm_context(state, tenant).await;
+    let firm = firm_context(state, tenant).await.map_err(internal)?;
     passwords::check(
         password.expose_secret(),
         &[&holder.name, &holder.login_email, &firm.firm_name],
@@ -144,8 +149,8 @@ pub fn request_reset_in_background(state: &AppState, tenant: &TenantRecord, emai
             state.settings.auth.password_reset_valid_secs,
         ))
         .unwrap_or_else(|_| chrono::Duration::hours(1));
-        let firm = firm_context(&state, &tenant).await;
         let result = async {
+            let firm = firm_context(&state, &tenant).await.map_err(internal)?;
             let tx = state.db.tenant(tenant.id).write().await.map_err(internal)?;
             portal_access::request_reset(&tx, &email, &firm, valid_for).await?;
             tx.commit().await.map_err(internal)

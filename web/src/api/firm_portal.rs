@@ -161,7 +161,7 @@ impl FirmPortalApi {
         let contact: ContactId = parse_id(&id.0)?;
         let body = body.0;
         // Before the transaction: the firm's options may need a connection of their own.
-        let firm = firm_context(&state, &ctx.tenant).await;
+        let firm = firm_context(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let view = if body.allow {
             let login_email = body
@@ -197,7 +197,7 @@ impl FirmPortalApi {
     ) -> Answer<Json<PortalAccessView>, (Session, Conflict)> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
-        let firm = firm_context(&state, &ctx.tenant).await;
+        let firm = firm_context(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         let view = portal_access::resend(&tx, &ctx.member, contact, &firm, ctx.ip.clone()).await?;
         tx.commit().await?;
@@ -218,7 +218,7 @@ impl FirmPortalApi {
     ) -> Answer<Json<PortalAccessView>, (Session, JsonBody, Conflict, Unprocessable)> {
         let ctx = auth.0;
         let contact: ContactId = parse_id(&id.0)?;
-        let firm = firm_context(&state, &ctx.tenant).await;
+        let firm = firm_context(&state, &ctx.tenant).await?;
         let valid_for = chrono::Duration::days(i64::from(firm.options.invitation_valid_days));
         let tx = ctx.db.write().await?;
         let view = portal_access::change_login_email(
@@ -270,7 +270,7 @@ impl FirmPortalApi {
         let ctx = auth.0;
         let file: FileId = parse_id(&id.0)?;
         let contact: ContactId = parse_id(&contact_id.0)?;
-        let firm = firm_context(&state, &ctx.tenant).await;
+        let firm = firm_context(&state, &ctx.tenant).await?;
         let tx = ctx.db.write().await?;
         portal_access::set_file_shared(
             &tx,

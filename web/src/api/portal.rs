@@ -119,7 +119,7 @@ impl PortalApi {
     ) -> Answer<Json<InvitationInfo>, (FirmHost, Gone)> {
         let tenant = firm_of(req).ok_or_else(ApiError::not_found)?;
         let view = portal_accounts::invitation(&state, &tenant, &token.0).await?;
-        let firm = portal_accounts::firm_context(&state, &tenant).await;
+        let firm = portal_accounts::firm_context(&state, &tenant).await?;
         Ok(Json(InvitationInfo {
             firm_name: firm.firm_name,
             login_email: view.login_email,

@@ -275,7 +275,10 @@ async fn invitation_page(
     let Some(tenant) = firm_of(req) else {
         return not_found(state);
     };
-    let firm = portal_accounts::firm_context(state, &tenant).await;
+    let firm = match portal_accounts::firm_context(state, &tenant).await {
+        Ok(firm) => firm,
+        Err(err) => return internal_error(state, err),
+    };
     let mut response = match portal_accounts::invitation(state, &tenant, token).await {
         Ok(holder) => {
             render(state, &tenant, None, "client_password.html", status, minijinja::context! {

@@ -458,7 +458,10 @@ async fn save_access(
         return not_found(&state);
     };
     let typed = PortalForm::from_form(&form);
-    let firm = firm_context(&state, &ctx.tenant).await;
+    let firm = match firm_context(&state, &ctx.tenant).await {
+        Ok(firm) => firm,
+        Err(err) => return internal(&state, err),
+    };
     let saved = async {
         let wanted = typed.files()?;
         let tx = ctx.db.write().await?;
@@ -523,7 +526,10 @@ async fn resend(
     let Ok(contact) = id.parse::<ContactId>() else {
         return not_found(&state);
     };
-    let firm = firm_context(&state, &ctx.tenant).await;
+    let firm = match firm_context(&state, &ctx.tenant).await {
+        Ok(firm) => firm,
+        Err(err) => return internal(&state, err),
+    };
     let sent = async {
         let tx = ctx.db.write().await?;
         portal_access::resend(&tx, &ctx.member, contact, &firm, ctx.ip.clone()).await?;
@@ -563,7 +569,10 @@ async fn change_login_email(
         .get("login_email")
         .map(|e| e.trim().to_owned())
         .unwrap_or_default();
-    let firm = firm_context(&state, &ctx.tenant).await;
+    let firm = match firm_context(&state, &ctx.tenant).await {
+        Ok(firm) => firm,
+        Err(err) => return internal(&state, err),
+    };
     let valid_for = chrono::Duration::days(i64::from(firm.options.invitation_valid_days));
     let changed = async {
         let tx = ctx.db.write().await?;
@@ -648,7 +657,10 @@ async fn share_file(
     };
     let shared = form.get("shared").is_some_and(|v| !v.is_empty());
     let notify = form.get("notify").is_some_and(|v| !v.is_empty());
-    let firm = firm_context(&state, &ctx.tenant).await;
+    let firm = match firm_context(&state, &ctx.tenant).await {
+        Ok(firm) => firm,
+        Err(err) => return internal(&state, err),
+    };
     let saved = async {
         let tx = ctx.db.write().await?;
         let clients = portal_access::file_clients(&tx, &ctx.member, file).await?;
