@@ -465,15 +465,16 @@ async fn full(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::Re
 }
 
 /// The floor of `check` for authenticated reads, as a share of bare `/text`: about a quarter
-/// of what the build measures on the reference machine (BENCHMARKS.md), so only a gross
+/// of what the build measures on the reference machines (BENCHMARKS.md), so only a gross
 /// regression (an extra round trip per row, a write on a read path, a blocking call, answers
-/// from memory no longer kept on SQLite) fails it. Debug code is slower relative to the
-/// framework than release code, hence its own floor.
+/// from memory no longer kept) fails it. PostgreSQL reads measure 9–10% of `/text` with answers
+/// from memory and 1–2% without, so its floor fails the latter. Debug code is slower relative to
+/// the framework than release code, hence its own floor.
 fn check_floor(profile: &str, backend: Backend) -> f64 {
     match (profile, backend) {
         ("debug", _) => 0.005,
         (_, Backend::Sqlite) => 0.05,
-        (_, Backend::Postgres) => 0.0035,
+        (_, Backend::Postgres) => 0.025,
     }
 }
 

@@ -10,6 +10,7 @@ mod m0002_firm_workspace;
 mod m0003_portal_access;
 mod m0004_sharing;
 mod m0005_billing;
+mod m0006_write_epochs;
 mod sql;
 
 use sea_orm_migration::prelude::*;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_portal_access::Migration),
             Box::new(m0004_sharing::Migration),
             Box::new(m0005_billing::Migration),
+            Box::new(m0006_write_epochs::Migration),
         ]
     }
 }
@@ -73,12 +75,13 @@ pub const TENANT_TABLES: &[&str] = &[
 ];
 
 /// Tables that are not owned by one firm: the registry itself, operator sessions, the map from
-/// payment-provider accounts to firms (webhooks arrive without a host), and the mock payment
-/// provider's own store.
+/// payment-provider accounts to firms (webhooks arrive without a host), the firms' shared write
+/// epochs (read before a request's tenant is bound) and the mock payment provider's own store.
 pub const PLATFORM_TABLES: &[&str] = &[
     "tenant",
     "operator_session",
     "payment_account",
+    "tenant_write_epoch",
     "mock_psp_object",
     "mock_psp_idempotency",
 ];

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::db::Backend;
 use crate::ids::TenantId;
 
 /// A cache in which a value loaded before an invalidation is never stored after it.
@@ -118,10 +117,10 @@ impl<V: Clone + Send + Sync + 'static> TenantCache<V> {
 
 /// Values derived from a firm's rows, each kept with the firm's write epoch seen before it was
 /// read and served only while that epoch is unchanged (see [`crate::epochs`]): any write of
-/// the firm by this process retires them, with no per-write invalidation to forget. Only for a
-/// single-process deployment (SQLite); [`EpochCache::disabled`] elsewhere.
+/// the firm retires them, with no per-write invalidation to forget. On PostgreSQL the epoch is
+/// the database's, so a write through any node retires every node's values.
 pub struct EpochCache<K, V> {
-    inner: Option<moka::sync::Cache<(TenantId, K), (u64, V)>>,
+    inner: moka::sync::Cache<(TenantId, K), (u64, V)>,
 }
 
 impl<K, V> EpochCache<K, V>
@@ -129,40 +128,23 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// `ttl` bounds how long a value may be served at all: the safety net for writes made by
-    /// another process (a command run beside the server).
+    /// `ttl` bounds how long a value may be served at all: the safety net for writes that do
+    /// not move the epoch (on SQLite, those of a command run beside the server).
     pub fn new(ttl: Duration, capacity: u64) -> Self {
         Self {
-            inner: Some(
-                moka::sync::Cache::builder()
-                    .time_to_live(ttl)
-                    .max_capacity(capacity)
-                    .build(),
-            ),
-        }
-    }
-
-    /// A cache that never holds anything (several nodes may write the database).
-    pub fn disabled() -> Self {
-        Self { inner: None }
-    }
-
-    /// On where this process is the database's only writer (SQLite); off on PostgreSQL, where
-    /// other nodes' writes would not move this process's epochs.
-    pub fn where_single_writer(backend: Backend, ttl: Duration, capacity: u64) -> Self {
-        match backend {
-            Backend::Sqlite => Self::new(ttl, capacity),
-            Backend::Postgres => Self::disabled(),
+            inner: moka::sync::Cache::builder()
+                .time_to_live(ttl)
+                .max_capacity(capacity)
+                .build(),
         }
     }
 
     pub fn get(&self, tenant: TenantId, key: K, epoch_now: u64) -> Option<V> {
-        let inner = self.inner.as_ref()?;
         let key = (tenant, key);
-        match inner.get(&key) {
+        match self.inner.get(&key) {
             Some((epoch, value)) if epoch == epoch_now => Some(value),
             Some(_) => {
-                inner.invalidate(&key);
+                self.inner.invalidate(&key);
                 None
             }
             None => None,
@@ -171,9 +153,7 @@ where
 
     /// Caches `value`, read after the firm's epoch was `epoch_seen`.
     pub fn insert(&self, tenant: TenantId, key: K, epoch_seen: u64, value: V) {
-        if let Some(inner) = &self.inner {
-            inner.insert((tenant, key), (epoch_seen, value));
-        }
+        self.inner.insert((tenant, key), (epoch_seen, value));
     }
 }
 
@@ -222,8 +202,5 @@ mod tests {
         epochs.bump(a);
         cache.insert(a, "session", seen, "stale");
         assert_eq!(cache.get(a, "session", epochs.current(a)), None);
-        let off = EpochCache::disabled();
-        off.insert(a, "session", epochs.current(a), "alice");
-        assert_eq!(off.get(a, "session", epochs.current(a)), None);
     }
 }

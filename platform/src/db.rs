@@ -17,7 +17,7 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::DatabaseSettings;
-use crate::epochs::WriteEpochs;
+use crate::epochs::{self, SeenEpoch, WriteEpochs};
 use crate::ids::TenantId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +106,7 @@ impl Database {
         TenantDb {
             db: self.clone(),
             tenant,
+            seen: Arc::default(),
         }
     }
 
@@ -143,6 +144,15 @@ impl Database {
             backend: self.backend,
             epochs: self.epochs.clone(),
         })
+    }
+
+    /// Removes a deleted firm's shared write epoch (PostgreSQL; see [`crate::epochs`]). The
+    /// deletion is a write of the firm, so its own commit has just moved it.
+    pub async fn forget_write_epoch(&self, tenant: TenantId) -> Result<(), DbErr> {
+        if self.backend == Backend::Postgres {
+            epochs::delete_shared(&self.conn, tenant).await?;
+        }
+        Ok(())
     }
 
     /// `SELECT 1`, for readiness.
@@ -187,11 +197,14 @@ fn ensure_sqlite_parent_dir(url: &str) {
     }
 }
 
-/// One firm's view of the database.
+/// One firm's view of the database, for one request (or one job step): it remembers the
+/// firm's write epoch once read (see [`TenantDb::epoch`]).
 #[derive(Clone, Debug)]
 pub struct TenantDb {
     db: Database,
     tenant: TenantId,
+    /// PostgreSQL: the shared epoch as this request read it, until this process writes the firm.
+    seen: Arc<SeenEpoch>,
 }
 
 impl TenantDb {
@@ -229,9 +242,24 @@ impl TenantDb {
         TenantTx::bind(tx, self.db.backend, self.tenant, mode, bump).await
     }
 
-    /// This firm's write epoch now (see [`crate::epochs`]).
-    pub fn epoch(&self) -> u64 {
-        self.db.epochs.current(self.tenant)
+    /// This firm's write epoch (see [`crate::epochs`]); read it *before* reading anything to be
+    /// kept with it. SQLite: this process's counter, now. PostgreSQL: the shared counter, read
+    /// from the database on the first call and then remembered by this handle (and its clones)
+    /// until this process writes the firm — one round trip per request, and never an answer
+    /// kept from before the request's own write.
+    pub async fn epoch(&self) -> Result<u64, DbErr> {
+        let local = self.db.epochs.current(self.tenant);
+        match self.db.backend {
+            Backend::Sqlite => Ok(local),
+            Backend::Postgres => {
+                if let Some(shared) = self.seen.get(local) {
+                    return Ok(shared);
+                }
+                let shared = epochs::read_shared(&self.db.conn, self.tenant).await?;
+                self.seen.remember(local, shared);
+                Ok(shared)
+            }
+        }
     }
 }
 
@@ -240,7 +268,8 @@ pub struct TenantTx {
     tx: DatabaseTransaction,
     tenant: TenantId,
     backend: Backend,
-    /// For a write: the epochs to bump when it ends.
+    /// For a write: this process's epochs, to move when it ends (on PostgreSQL as well: they
+    /// retire what a request remembers of the shared epoch).
     wrote: Option<Arc<WriteEpochs>>,
 }
 
@@ -289,12 +318,21 @@ impl TenantTx {
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
-        let result = self.tx.commit().await;
+        let Some(local) = self.wrote else {
+            return self.tx.commit().await;
+        };
+        // PostgreSQL: the shared epoch moves in the transaction, atomically with its writes.
+        // If that fails, the transaction is dropped (rolled back) with nothing written.
+        let result = match self.backend {
+            Backend::Postgres => match epochs::bump_shared(&self.tx, self.tenant).await {
+                Ok(()) => self.tx.commit().await,
+                Err(err) => Err(err),
+            },
+            Backend::Sqlite => self.tx.commit().await,
+        };
         // A commit whose answer was lost may still have happened, so any ended write moves
-        // the epoch; it moves after the end, so a value read before it cannot outlive it.
-        if let Some(epochs) = self.wrote {
-            epochs.bump(self.tenant);
-        }
+        // the local epoch; it moves after the end, so a value read before it cannot outlive it.
+        local.bump(self.tenant);
         result
     }
 

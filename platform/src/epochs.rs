@@ -1,17 +1,28 @@
-//! Write epochs: a counter per firm (striped over a fixed set of buckets) bumped after every
-//! committed write transaction of this process. A value derived from a firm's rows and cached
-//! together with the epoch seen *before* it was read is still current exactly while that epoch
-//! is unchanged — no list of which write touches which cached value to keep up to date. Two
-//! kinds of write leave the epoch alone because nothing kept with one reads what they write:
-//! sign-in bookkeeping ([`crate::db::TenantDb::write_bookkeeping`]) and the cross-firm system
-//! jobs (outbox, notices, digests).
+//! Write epochs: a counter per firm that moves with every committed write transaction of the
+//! firm. A value derived from a firm's rows and cached together with the epoch seen *before* it
+//! was read is still current exactly while that epoch is unchanged — no list of which write
+//! touches which cached value to keep up to date. Two kinds of write leave the epoch alone
+//! because nothing kept with one reads what they write: sign-in bookkeeping
+//! ([`crate::db::TenantDb::write_bookkeeping`]) and the cross-firm system jobs (outbox, notices,
+//! digests).
 //!
-//! Only writes made by this process are seen, so a cache that relies on epochs alone is correct
-//! only where one process writes the database: the embedded SQLite deployment. PostgreSQL
-//! deployments may run several nodes and do not use such caches.
+//! Where the counter lives depends on who writes the database:
+//! - **SQLite** (one server process): in this process's memory ([`WriteEpochs`], striped over a
+//!   fixed set of buckets), bumped after the write ends. Reading it costs nothing. A command run
+//!   beside the server (`portico tenant …`) does not move it; the caches' TTL bounds that.
+//! - **PostgreSQL** (any number of nodes): in the database ([`SHARED_TABLE`], one row per firm),
+//!   bumped by the write transaction itself just before it commits, so the new rows and the new
+//!   epoch become visible together, to every node at once. A request reads it once (one indexed
+//!   row, outside any transaction) before it looks at anything kept: a sign-out, an unshared
+//!   file, a new note committed through any node is seen by the very next request on every
+//!   other node. A firm without a row has never been written since the table was added: epoch
+//!   0, and its first write creates the row.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use crate::ids::TenantId;
 
@@ -55,9 +66,105 @@ impl WriteEpochs {
     }
 }
 
+/// The PostgreSQL table of shared epochs. Not tenant-owned (no row-level security): it holds
+/// one counter per firm and nothing else, and is read before a request's tenant transaction.
+pub const SHARED_TABLE: &str = "tenant_write_epoch";
+
+/// The firm's shared epoch (PostgreSQL).
+pub(crate) async fn read_shared<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<u64, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT epoch FROM tenant_write_epoch WHERE tenant_id = $1",
+            [tenant.as_uuid().into()],
+        ))
+        .await?;
+    let epoch: i64 = match row {
+        Some(row) => row.try_get("", "epoch")?,
+        None => 0,
+    };
+    Ok(epoch as u64)
+}
+
+/// Moves the firm's shared epoch inside the write transaction `tx`, just before its commit
+/// (PostgreSQL). The row lock is held only from here to the commit, so concurrent writers of
+/// one firm queue for one round trip at most.
+pub(crate) async fn bump_shared<C: ConnectionTrait>(tx: &C, tenant: TenantId) -> Result<(), DbErr> {
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO tenant_write_epoch (tenant_id, epoch) VALUES ($1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET epoch = tenant_write_epoch.epoch + 1",
+        [tenant.as_uuid().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Removes a deleted firm's row (PostgreSQL).
+pub(crate) async fn delete_shared<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM tenant_write_epoch WHERE tenant_id = $1",
+        [tenant.as_uuid().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A request's memory of its firm's shared epoch: read once per request (see
+/// [`crate::db::TenantDb::epoch`]) and kept only while this process's own epoch of the firm
+/// has not moved — so once a write of the firm by this process ends (the request's own write,
+/// through any handle), the next call reads the database again and the request never answers
+/// from memory kept before its own write.
+#[derive(Debug, Default)]
+pub(crate) struct SeenEpoch(Mutex<Option<Seen>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    /// This process's epoch of the firm, read before `shared`.
+    local: u64,
+    shared: u64,
+}
+
+impl SeenEpoch {
+    /// The shared epoch remembered, if this process's epoch is still `local_now`.
+    pub(crate) fn get(&self, local_now: u64) -> Option<u64> {
+        let seen = (*self.0.lock().unwrap_or_else(PoisonError::into_inner))?;
+        (seen.local == local_now).then_some(seen.shared)
+    }
+
+    /// Remembers `shared`, read after this process's epoch was `local`.
+    pub(crate) fn remember(&self, local: u64, shared: u64) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Seen { local, shared });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_shared_epoch_lasts_until_this_process_writes_the_firm() {
+        let epochs = WriteEpochs::default();
+        let a = TenantId::new();
+        let seen = SeenEpoch::default();
+        assert_eq!(seen.get(epochs.current(a)), None, "nothing read yet");
+        let local = epochs.current(a);
+        seen.remember(local, 41);
+        assert_eq!(seen.get(epochs.current(a)), Some(41));
+        epochs.bump(a);
+        assert_eq!(
+            seen.get(epochs.current(a)),
+            None,
+            "a write of the firm by this process retires it"
+        );
+    }
 
     #[test]
     fn a_write_moves_its_firms_epoch() {

@@ -355,6 +355,10 @@ impl Registry {
             .await?;
         tx.commit().await?;
         self.resolver.invalidate(slug).await;
+        if let Err(err) = self.db.forget_write_epoch(record.id).await {
+            // A counter nothing will read again; it only takes a row.
+            tracing::warn!(tenant = %slug, error = %err, "firm deleted but its write epoch row remains");
+        }
         if let Err(err) = self.blobs.delete_tenant(record.id).await {
             // The rows are gone, so nothing can reach these blobs; report them for removal.
             tracing::error!(tenant = %slug, error = %err, "firm deleted but its blob directory could not be removed");

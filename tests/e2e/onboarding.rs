@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{TestApp, expect_problem, link_token, unique_slug};
+use crate::support::{Backend, TestApp, expect_problem, link_token, unique_slug};
 
 on_both_backends!(
     onboarding_creates_firm_admin_and_setup_email,
@@ -343,6 +343,14 @@ async fn delete_removes_every_row_and_blob_of_only_that_firm(app: TestApp) {
         .tenant_dir(portico_platform::ids::TenantId::from_uuid(doomed_id));
     std::fs::create_dir_all(&blob_dir).unwrap();
     std::fs::write(blob_dir.join("blob.bin"), b"ciphertext").unwrap();
+    // On PostgreSQL onboarding, a write of the firm, moved its shared epoch.
+    let epoch_rows = app
+        .count(
+            "SELECT COUNT(*) AS n FROM tenant_write_epoch WHERE tenant_id = $1",
+            vec![doomed_id.into()],
+        )
+        .await;
+    assert_eq!(epoch_rows, i64::from(app.backend == Backend::Postgres));
     // Warm the host cache so deletion must invalidate it.
     assert_eq!(
         app.http
@@ -387,7 +395,13 @@ async fn delete_removes_every_row_and_blob_of_only_that_firm(app: TestApp) {
         404
     );
     assert!(!blob_dir.exists(), "blobs removed");
-    for table in portico_migrations::TENANT_TABLES {
+    // Every firm-owned table, and the platform tables that name a firm (its provider accounts,
+    // its shared write epoch on PostgreSQL).
+    let naming_the_firm = ["payment_account", "tenant_write_epoch"];
+    for table in portico_migrations::TENANT_TABLES
+        .iter()
+        .chain(&naming_the_firm)
+    {
         let gone = app
             .count(
                 &format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1"),

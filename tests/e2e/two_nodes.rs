@@ -8,7 +8,9 @@
 //! - **Options**: a display name saved through A shows on B's login page within one second,
 //!   although B had the firm's options cached.
 //! - **Sessions**: a member session created on A works on B (bearer token and cookie); signing
-//!   out on A is refused by B on the very next request.
+//!   out on A is refused by B on the very next request, although B had the session in memory.
+//! - **Answers kept in memory**: a client's files and a file's notes, kept in B's memory, follow
+//!   a note shared and a file unshared through A on B's very next request.
 //! - **Documents**: uploaded through one node, downloaded through the other with identical
 //!   bytes, by the member and by the client.
 //! - **Outbox**: 500 queued emails go out exactly once with both workers claiming from the same
@@ -42,6 +44,8 @@ const HOST_CACHE_TTL_SECS: &str = "300";
 const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
 /// How often B is asked while waiting for a change to show.
 const POLL_EVERY: Duration = Duration::from_millis(25);
+/// B's count of signed-in requests whose session it found in memory.
+const SESSIONS_FROM_MEMORY: &str = r#"portico_session_lookups_total{source="cache"}"#;
 /// The outbox lease in the tests about leases (the others keep the configured 120 s): a killed
 /// node's claims expire after this, so the test does not wait long.
 const LEASE_SECS: u64 = 2;
@@ -340,10 +344,17 @@ async fn a_session_from_a_works_on_b_and_its_sign_out_is_refused_on_b_at_once() 
             .bearer_auth(&token)
     };
     let by_cookie = || browser.get(b.firm_url(&firm.slug, "/api/v1/firm/me"));
+    let kept_before = b.counter(&http, SESSIONS_FROM_MEMORY).await;
     for (how, request) in [("bearer", by_bearer()), ("cookie", by_cookie())] {
         let me = expect_json(request, 200, &format!("the session from A on B ({how})")).await;
         assert_eq!(me["member"]["id"], firm.admin_id.as_str(), "{how}");
     }
+    // The second request found the session in B's memory: what follows shows that a sign-out
+    // through A retires it there too.
+    assert!(
+        b.counter(&http, SESSIONS_FROM_MEMORY).await > kept_before,
+        "B answered the session's second request from memory"
+    );
 
     // Signed out on A with the bearer token (a client without the cookie, so the cookie stays
     // in `browser` and can be presented to B afterwards).
@@ -383,7 +394,159 @@ async fn a_session_from_a_works_on_b_and_its_sign_out_is_refused_on_b_at_once() 
     );
 }
 
-// ---- 4. documents -------------------------------------------------------------------------------
+// ---- 4. a client's answers kept in memory ------------------------------------------------------
+
+/// A client of the firm with Portal access to one file.
+struct Client {
+    file: String,
+    contact: String,
+    email: String,
+    /// The client's bearer token (session created on B).
+    token: String,
+}
+
+/// A file with a client who has Portal access, set up on A; the client accepts and signs in
+/// on B.
+async fn client_on_a_file(nodes: &Nodes, http: &reqwest::Client, firm: &Firm) -> Client {
+    let (a, b) = (&nodes.a, &nodes.b);
+    let file = expect_json(
+        firm_api(a, http, firm, Method::POST, "/files").json(&json!({
+            "number": "2026-001", "name": "Matter 2026-001", "file_type": "Litigation",
+            "status": "open", "responsible_lawyer_id": firm.admin_id, "member_ids": []})),
+        201,
+        "file on A",
+    )
+    .await;
+    let file = file["id"].as_str().unwrap().to_owned();
+    let email = format!("client@{}.example", firm.slug);
+    let contact = expect_json(
+        firm_api(a, http, firm, Method::POST, "/contacts")
+            .json(&json!({"name": "Chris Client", "emails": [email]})),
+        201,
+        "contact on A",
+    )
+    .await;
+    let contact = contact["id"].as_str().unwrap().to_owned();
+    let added = firm_api(
+        a,
+        http,
+        firm,
+        Method::POST,
+        &format!("/files/{file}/people"),
+    )
+    .json(&json!({"contact_id": contact, "role": "client", "primary": false}))
+    .send()
+    .await
+    .unwrap();
+    assert!(added.status().is_success(), "client on the file");
+    expect_json(
+        firm_api(
+            a,
+            http,
+            firm,
+            Method::PUT,
+            &format!("/contacts/{contact}/portal"),
+        )
+        .json(&json!({"allow": true, "login_email": email, "file_ids": [file]})),
+        200,
+        "Portal access on A",
+    )
+    .await;
+    let mail = nodes.env.wait_for_mail(&email, "/invitations/").await;
+    let invitation = link_token(&mail, &a.firm_url(&firm.slug, "/invitations/"));
+    let token = b
+        .accept_invitation(http, &firm.slug, &invitation, &email, " on B")
+        .await;
+    Client {
+        file,
+        contact,
+        email,
+        token,
+    }
+}
+
+/// B keeps a client's answers (session, shared files, a file's notes) in memory; each write
+/// through A — a note shared, the file unshared — shows on B's very next request, with no wait
+/// and no poll: the write moved the firm's epoch in the database, which B reads per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_answers_kept_on_b_follow_writes_through_a_at_once() {
+    let started = Instant::now();
+    let nodes = Nodes::start().await;
+    let http = new_client();
+    let firm = onboard(&nodes, &http).await;
+    let (a, b) = (&nodes.a, &nodes.b);
+    let client = client_on_a_file(&nodes, &http, &firm).await;
+    let on_b = |path: &str| {
+        http.get(b.firm_url(&firm.slug, &format!("/api/v1/portal{path}")))
+            .bearer_auth(&client.token)
+    };
+    let notes_path = format!("/files/{}/notes", client.file);
+    let note_bodies = |notes: &Value| -> Vec<String> {
+        notes
+            .as_array()
+            .expect("a list of notes")
+            .iter()
+            .map(|n| n["body"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // Read twice on B: the second answer comes from B's memory.
+    let kept_before = b.counter(&http, SESSIONS_FROM_MEMORY).await;
+    for round in 0..2 {
+        let files = expect_json(on_b("/files"), 200, "files on B").await;
+        assert_eq!(files[0]["id"], client.file.as_str(), "round {round}");
+        let notes = expect_json(on_b(&notes_path), 200, "notes on B").await;
+        assert!(note_bodies(&notes).is_empty(), "round {round}: {notes}");
+    }
+    assert!(
+        b.counter(&http, SESSIONS_FROM_MEMORY).await > kept_before,
+        "B answered the client's repeated reads from memory"
+    );
+
+    // A note shared through A is in B's very next answer.
+    expect_json(
+        firm_api(a, &http, &firm, Method::POST, &notes_path)
+            .json(&json!({"body": "Hearing moved to May", "shared": true})),
+        201,
+        "shared note through A",
+    )
+    .await;
+    let notes = expect_json(on_b(&notes_path), 200, "notes on B after A's note").await;
+    assert_eq!(
+        note_bodies(&notes),
+        ["Hearing moved to May"],
+        "B's next answer after the note shared through A"
+    );
+
+    // The file unshared through A is gone from B's very next answer, and its notes with it.
+    expect_json(
+        firm_api(
+            a,
+            &http,
+            &firm,
+            Method::PUT,
+            &format!("/contacts/{}/portal", client.contact),
+        )
+        .json(&json!({"allow": true, "login_email": client.email, "file_ids": []})),
+        200,
+        "file unshared through A",
+    )
+    .await;
+    let files = expect_json(on_b("/files"), 200, "files on B after unsharing").await;
+    assert_eq!(
+        files,
+        json!([]),
+        "B's next answer after the unsharing through A"
+    );
+    let notes = on_b(&notes_path).send().await.unwrap().status();
+    assert_eq!(notes, 404, "the unshared file's notes on B");
+    println!(
+        "B followed A's writes on the next request; test took {:?}",
+        started.elapsed()
+    );
+}
+
+// ---- 5. documents -------------------------------------------------------------------------------
 
 async fn download(request: reqwest::RequestBuilder, what: &str) -> Vec<u8> {
     let response = request.send().await.unwrap();
@@ -406,56 +569,11 @@ async fn documents_uploaded_through_one_node_download_through_the_other() {
     let firm = onboard(&nodes, &http).await;
     let (a, b) = (&nodes.a, &nodes.b);
 
-    // A file with a client who has Portal access, set up on A; the client accepts and signs in
-    // on B.
-    let file = expect_json(
-        firm_api(a, &http, &firm, Method::POST, "/files").json(&json!({
-            "number": "2026-001", "name": "Matter 2026-001", "file_type": "Litigation",
-            "status": "open", "responsible_lawyer_id": firm.admin_id, "member_ids": []})),
-        201,
-        "file on A",
-    )
-    .await;
-    let file = file["id"].as_str().unwrap().to_owned();
-    let email = format!("client@{}.example", firm.slug);
-    let contact = expect_json(
-        firm_api(a, &http, &firm, Method::POST, "/contacts")
-            .json(&json!({"name": "Chris Client", "emails": [email]})),
-        201,
-        "contact on A",
-    )
-    .await;
-    let contact = contact["id"].as_str().unwrap().to_owned();
-    let added = firm_api(
-        a,
-        &http,
-        &firm,
-        Method::POST,
-        &format!("/files/{file}/people"),
-    )
-    .json(&json!({"contact_id": contact, "role": "client", "primary": false}))
-    .send()
-    .await
-    .unwrap();
-    assert!(added.status().is_success(), "client on the file");
-    expect_json(
-        firm_api(
-            a,
-            &http,
-            &firm,
-            Method::PUT,
-            &format!("/contacts/{contact}/portal"),
-        )
-        .json(&json!({"allow": true, "login_email": email, "file_ids": [file]})),
-        200,
-        "Portal access on A",
-    )
-    .await;
-    let mail = nodes.env.wait_for_mail(&email, "/invitations/").await;
-    let invitation = link_token(&mail, &a.firm_url(&firm.slug, "/invitations/"));
-    let client_token = b
-        .accept_invitation(&http, &firm.slug, &invitation, &email, " on B")
-        .await;
+    let Client {
+        file,
+        token: client_token,
+        ..
+    } = client_on_a_file(&nodes, &http, &firm).await;
     let portal_api = |node: &ServerProcess, method: Method, path: &str| {
         http.request(
             method,
@@ -634,7 +752,7 @@ fn logged_sends(node: &ServerProcess) -> u64 {
         .sum()
 }
 
-// ---- 5. 500 emails, two workers -----------------------------------------------------------------
+// ---- 6. 500 emails, two workers -----------------------------------------------------------------
 
 const BULK: i32 = 500;
 
@@ -690,7 +808,7 @@ async fn five_hundred_emails_are_delivered_once_by_two_workers() {
     );
 }
 
-// ---- 6. a node killed with claimed emails -------------------------------------------------------
+// ---- 7. a node killed with claimed emails -------------------------------------------------------
 
 /// Pending emails whose lease has not expired: `id → (claimed_by, claimed_until)`. A worker
 /// renews each email's lease right before sending it, so one batch (one `claimed_by`) holds
@@ -840,7 +958,7 @@ async fn emails_claimed_by_a_killed_node_are_delivered_by_the_other_after_the_le
     );
 }
 
-// ---- 7. a batch that outlasts its lease ---------------------------------------------------------
+// ---- 8. a batch that outlasts its lease ---------------------------------------------------------
 
 /// A minimal SMTP server that takes `delay` to accept each message and records the Message-ID
 /// of every message it accepted.

@@ -12,7 +12,7 @@ use std::future::Future;
 use portico_platform::cache::EpochCache;
 use portico_platform::ids::MemberId;
 use portico_platform::token::{TokenHash, constant_time_eq, looks_like_token};
-use portico_platform::{Database, TenantDb, TenantTx};
+use portico_platform::{TenantDb, TenantTx};
 use portico_tenants::TenantRecord;
 use portico_tenants::audit::{self, AuditEvent};
 use portico_tenants::members::{self, Member};
@@ -183,20 +183,20 @@ pub struct CachedSession<A> {
 /// Sessions by token hash. Entries are served only while their firm's write epoch holds
 /// ([`EpochCache`]): sign-out, a password reset, a disabled account, a renamed contact, a
 /// changed member — every write of the firm retires them at once, and the session's own
-/// deadlines are checked again on every use. Only on SQLite, where one process writes the
-/// database; on PostgreSQL several nodes may, and a session must be refused on all of them
-/// the moment it ends, so every request reads it.
+/// deadlines are checked again on every use. On PostgreSQL the epoch is read from the database
+/// on every request (one indexed row), so a session ended through any node is refused by every
+/// node on its next request.
 pub type SessionCache<A> = EpochCache<String, CachedSession<A>>;
 
-/// A cache of answers kept with write epochs (sessions, client reads): on SQLite only, for at
-/// most 30 s like the host cache — the bound for a change made by another process (a
-/// `portico tenant …` command beside the server).
-pub fn memory_cache<K, V>(db: &Database) -> EpochCache<K, V>
+/// A cache of answers kept with write epochs (sessions, client reads), for at most 30 s like the
+/// host cache — on SQLite, the bound for a change made by another process (a `portico tenant …`
+/// command beside the server), which does not move this process's epochs.
+pub fn memory_cache<K, V>() -> EpochCache<K, V>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    EpochCache::where_single_writer(db.backend(), Duration::from_secs(30), 100_000)
+    EpochCache::new(Duration::from_secs(30), 100_000)
 }
 
 /// Resolves the account of kind `K` behind the request's session (CSRF is checked
@@ -217,7 +217,7 @@ pub async fn authenticate<K: AccountKind>(
     let policy = session_policy(state);
     let cache = K::session_cache(state);
     let hash = TokenHash::of(&token);
-    let epoch = db.epoch();
+    let epoch = db.epoch().await.map_err(internal)?;
     if let Some(hit) = cache.get(tenant.id, hash.as_str().to_owned(), epoch)
         && hit.times.judge(chrono::Utc::now(), policy) == (Freshness::Live { touch: false })
     {

@@ -1,19 +1,18 @@
 //! What a signed-in client reads — their shared files (behind nearly every Portal request), a
 //! file's shared notes, their bills — is a function of the firm's rows and of the client
-//! alone. On SQLite, where this process is the database's only writer, such a read is kept
-//! with the firm's write epoch seen before it was made and answered from memory while that
-//! epoch holds (see [`portico_platform::epochs`]): sharing, unsharing, a new note, a payment,
-//! removing the client from a file, changing the firm's options are all writes of the firm, so
-//! the next request reads the database again. Failures are never kept. On PostgreSQL (several
-//! nodes may write) every read goes to the database.
+//! alone. Such a read is kept with the firm's write epoch seen before it was made and answered
+//! from memory while that epoch holds (see [`portico_platform::epochs`]): sharing, unsharing, a
+//! new note, a payment, removing the client from a file, changing the firm's options are all
+//! writes of the firm, so the next request reads the database again — on PostgreSQL, the next
+//! request on any node, since the epoch is the database's. Failures are never kept.
 
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
+use portico_platform::TenantTx;
 use portico_platform::cache::EpochCache;
 use portico_platform::ids::{ContactId, FileId};
-use portico_platform::{Database, TenantTx};
 use portico_tenants::portal_access::{self, SharedFile};
 use sea_orm::DbErr;
 
@@ -26,11 +25,13 @@ type ReadKey = (ContactId, &'static str, String);
 
 pub struct ClientReads(EpochCache<ReadKey, Arc<dyn Any + Send + Sync>>);
 
-impl ClientReads {
-    pub fn new(db: &Database) -> Self {
-        Self(memory_cache(db))
+impl Default for ClientReads {
+    fn default() -> Self {
+        Self(memory_cache())
     }
+}
 
+impl ClientReads {
     /// `load`'s answer for (`what`, `params`), from memory when the firm has not been written
     /// since it was kept. Each `what` always holds the same type `T`.
     pub async fn remembered<T, E>(
@@ -42,8 +43,9 @@ impl ClientReads {
     ) -> Result<Arc<T>, E>
     where
         T: Send + Sync + 'static,
+        E: From<DbErr>,
     {
-        let epoch = ctx.db.epoch();
+        let epoch = ctx.db.epoch().await?;
         if let Some(value) = self.kept_at(ctx, what, params.clone(), epoch) {
             return Ok(value);
         }
@@ -95,7 +97,7 @@ pub async fn shared_files_in(
 ) -> Result<Arc<Vec<SharedFile>>, DbErr> {
     let kept = state
         .client_reads
-        .kept_at(ctx, SHARED_FILES, String::new(), ctx.db.epoch());
+        .kept_at(ctx, SHARED_FILES, String::new(), ctx.db.epoch().await?);
     match kept {
         Some(files) => Ok(files),
         None => Ok(Arc::new(

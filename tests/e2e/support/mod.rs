@@ -288,13 +288,7 @@ impl TestApp {
     /// The value of one counter of `/metrics`, e.g.
     /// `portico_session_lookups_total{source="cache"}` (0 when it was never counted).
     pub async fn counter(&self, series: &str) -> u64 {
-        let line = format!("{series} ");
-        self.metrics()
-            .await
-            .lines()
-            .find_map(|l| l.strip_prefix(&line))
-            .map(|n| n.trim().parse().unwrap())
-            .unwrap_or(0)
+        counter_value(&self.metrics().await, series)
     }
 
     pub async fn count(&self, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
@@ -447,4 +441,15 @@ pub fn link_token(text: &str, prefix: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
+}
+
+/// The value of one counter `series` in the Prometheus text `metrics` (0 when it was never
+/// counted).
+pub fn counter_value(metrics: &str, series: &str) -> u64 {
+    let line = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map(|n| n.trim().parse().expect("a counter's value"))
+        .unwrap_or(0)
 }

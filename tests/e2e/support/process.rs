@@ -455,6 +455,19 @@ impl ServerProcess {
         }
     }
 
+    /// The value of one counter of this node's `/metrics` (see [`super::counter_value`]).
+    pub async fn counter(&self, http: &reqwest::Client, series: &str) -> u64 {
+        let metrics = http
+            .get(self.operator_url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics")
+            .text()
+            .await
+            .expect("/metrics text");
+        super::counter_value(&metrics, series)
+    }
+
     /// Accepts the Portal invitation `token` on this node and signs its client in there;
     /// returns the client's bearer token. `on` as for [`ServerProcess::create_tenant`].
     pub async fn accept_invitation(
