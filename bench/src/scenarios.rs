@@ -447,6 +447,12 @@ async fn full(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::Re
     }
     if on("storm") {
         storm(&ctx, params, report).await?;
+        // Whatever the storm left running in the server ends before the next measurement.
+        let settled = server.wait_until_idle(Duration::from_secs(60)).await;
+        println!(
+            "  server idle {:.1} s after the storm",
+            settled.as_secs_f64()
+        );
     }
     if on("transfer") {
         transfer(&ctx, &server, params, report, &env.dir).await?;

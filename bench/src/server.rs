@@ -354,6 +354,27 @@ impl Server {
         proc_status_kib(self.pid(), field)
     }
 
+    /// Waits until the server has stopped working on its own (CPU time growing by less than a
+    /// tenth of a core over half a second), at most `limit`; returns how long that took. A
+    /// scenario that leaves work running inside the server (sign-ins whose clients have gone may
+    /// still be hashing) would otherwise slow the next one down.
+    pub async fn wait_until_idle(&self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        let window = Duration::from_millis(500);
+        let mut before = proc_cpu_ticks(self.pid());
+        while started.elapsed() < limit {
+            tokio::time::sleep(window).await;
+            let now = proc_cpu_ticks(self.pid());
+            match (before, now) {
+                // Clock ticks are 1/100 s: 5 ticks in 0.5 s is a tenth of a core.
+                (Some(b), Some(n)) if n.saturating_sub(b) <= 5 => break,
+                (None, _) | (_, None) => break,
+                _ => before = now,
+            }
+        }
+        started.elapsed()
+    }
+
     /// Resets `VmHWM` to the current RSS (`/proc/<pid>/clear_refs`, Linux ≥ 4.0).
     pub fn reset_peak(&self) -> bool {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
@@ -385,6 +406,18 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .find(|line| line.starts_with(field) && line[field.len()..].starts_with(':'))
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
+}
+
+/// User + system CPU time of a process in clock ticks (`/proc/<pid>/stat`, fields 14 and 15,
+/// counted after the parenthesised command name, which may hold spaces).
+fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Starts the bare baseline server (this binary's `bare` command) on `db_url`.
