@@ -484,6 +484,17 @@ fn check_floor(profile: &str, backend: Backend) -> f64 {
     }
 }
 
+/// The floor of `check` for authenticated reads on PostgreSQL as a share of the bare one-row
+/// `/query` (release build): reads answered from memory cost one round trip (the firm's write
+/// epoch) and measure 51–65% of it, reads without them ~9 round trips and 9–15%. A ratio to
+/// `/query` separates the two on any machine; the one to `/text` moves with the CPU.
+fn check_query_floor(profile: &str, backend: Backend) -> Option<f64> {
+    match (profile, backend) {
+        ("release", Backend::Postgres) => Some(0.30),
+        _ => None,
+    }
+}
+
 /// CI: gross regressions only, by ratios.
 async fn check(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::Result<()> {
     let (ctx, server) = setup(env, params, report).await?;
@@ -529,6 +540,18 @@ async fn check(env: &mut Env, params: &Params, report: &mut Report) -> anyhow::R
             format!("{:.1}%", ratio * 100.0),
             ratio >= floor,
         );
+        if let Some(query_floor) = check_query_floor(&params.profile, ctx.backend) {
+            let vs_query = stats.rps / query.rps;
+            report.judge(
+                name,
+                &format!(
+                    "{route}: ≥ {} of bare /query at {conns} connections (answers from memory)",
+                    pct(query_floor)
+                ),
+                format!("{:.0}%", vs_query * 100.0),
+                vs_query >= query_floor,
+            );
+        }
     }
     report.line(format!(
         "{conns} connections: requests/s (p50 / p99 ms), ratios to the bare baselines"
