@@ -248,6 +248,18 @@ impl TenantDb {
     /// until this process writes the firm — one round trip per request, and never an answer
     /// kept from before the request's own write.
     pub async fn epoch(&self) -> Result<u64, DbErr> {
+        self.epoch_via(&self.db.conn).await
+    }
+
+    /// [`epoch`](Self::epoch) for a caller holding `tx`, a transaction of this firm: an epoch
+    /// that must be read again is read in `tx`, never through a second pooled connection while
+    /// one is held (with the pool exhausted, a request would wait for itself).
+    pub async fn epoch_in(&self, tx: &TenantTx) -> Result<u64, DbErr> {
+        debug_assert_eq!(tx.tenant_id(), self.tenant);
+        self.epoch_via(tx.conn()).await
+    }
+
+    async fn epoch_via<C: ConnectionTrait>(&self, conn: &C) -> Result<u64, DbErr> {
         let local = self.db.epochs.current(self.tenant);
         match self.db.backend {
             Backend::Sqlite => Ok(local),
@@ -255,7 +267,7 @@ impl TenantDb {
                 if let Some(shared) = self.seen.get(local) {
                     return Ok(shared);
                 }
-                let shared = epochs::read_shared(&self.db.conn, self.tenant).await?;
+                let shared = epochs::read_shared(conn, self.tenant).await?;
                 self.seen.remember(local, shared);
                 Ok(shared)
             }

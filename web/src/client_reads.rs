@@ -95,9 +95,10 @@ pub async fn shared_files_in(
     ctx: &ClientCtx,
     tx: &TenantTx,
 ) -> Result<Arc<Vec<SharedFile>>, DbErr> {
-    let kept = state
-        .client_reads
-        .kept_at(ctx, SHARED_FILES, String::new(), ctx.db.epoch().await?);
+    let kept =
+        state
+            .client_reads
+            .kept_at(ctx, SHARED_FILES, String::new(), ctx.db.epoch_in(tx).await?);
     match kept {
         Some(files) => Ok(files),
         None => Ok(Arc::new(
