@@ -10,7 +10,9 @@
 //! - **SQLite** (one server process): in this process's memory ([`WriteEpochs`], striped over a
 //!   fixed set of buckets), bumped after the write ends. Reading it costs nothing. A command run
 //!   beside the server (`portico tenant …`) does not move it; the caches' TTL bounds that.
-//! - **PostgreSQL** (any number of nodes): in the database ([`SHARED_TABLE`], one row per firm),
+//! - **PostgreSQL** (any number of nodes): in the database (`tenant_write_epoch`, one row per
+//!   firm; a declared platform table without row-level security, because it is read before the
+//!   request's tenant transaction, and it holds nothing but the counter),
 //!   bumped by the write transaction itself just before it commits, so the new rows and the new
 //!   epoch become visible together, to every node at once. A request reads it once (one indexed
 //!   row, outside any transaction) before it looks at anything kept: a sign-out, an unshared
@@ -66,9 +68,10 @@ impl WriteEpochs {
     }
 }
 
-/// The PostgreSQL table of shared epochs. Not tenant-owned (no row-level security): it holds
-/// one counter per firm and nothing else, and is read before a request's tenant transaction.
-pub const SHARED_TABLE: &str = "tenant_write_epoch";
+/// A PostgreSQL statement on `tenant`'s row of the shared epochs (`$1` is the firm's id).
+fn on_firms_row(sql: &str, tenant: TenantId) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, [tenant.as_uuid().into()])
+}
 
 /// The firm's shared epoch (PostgreSQL).
 pub(crate) async fn read_shared<C: ConnectionTrait>(
@@ -76,10 +79,9 @@ pub(crate) async fn read_shared<C: ConnectionTrait>(
     tenant: TenantId,
 ) -> Result<u64, DbErr> {
     let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
+        .query_one_raw(on_firms_row(
             "SELECT epoch FROM tenant_write_epoch WHERE tenant_id = $1",
-            [tenant.as_uuid().into()],
+            tenant,
         ))
         .await?;
     let epoch: i64 = match row {
@@ -93,11 +95,10 @@ pub(crate) async fn read_shared<C: ConnectionTrait>(
 /// (PostgreSQL). The row lock is held only from here to the commit, so concurrent writers of
 /// one firm queue for one round trip at most.
 pub(crate) async fn bump_shared<C: ConnectionTrait>(tx: &C, tenant: TenantId) -> Result<(), DbErr> {
-    tx.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
+    tx.execute_raw(on_firms_row(
         "INSERT INTO tenant_write_epoch (tenant_id, epoch) VALUES ($1, 1) \
          ON CONFLICT (tenant_id) DO UPDATE SET epoch = tenant_write_epoch.epoch + 1",
-        [tenant.as_uuid().into()],
+        tenant,
     ))
     .await?;
     Ok(())
@@ -108,10 +109,9 @@ pub(crate) async fn delete_shared<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
 ) -> Result<(), DbErr> {
-    conn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
+    conn.execute_raw(on_firms_row(
         "DELETE FROM tenant_write_epoch WHERE tenant_id = $1",
-        [tenant.as_uuid().into()],
+        tenant,
     ))
     .await?;
     Ok(())

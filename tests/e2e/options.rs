@@ -960,17 +960,7 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
         .await
         .unwrap()
         .status();
-    let upload = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/documents"))
-        .multipart(
-            Form::new().part(
-                "file",
-                Part::bytes(crate::support::process::document_bytes("a.pdf", 0))
-                    .file_name("a.pdf")
-                    .mime_str("application/pdf")
-                    .unwrap(),
-            ),
-        )
+    let upload = upload_pdf(&app, &admin, file, "a.pdf")
         .send()
         .await
         .unwrap()
@@ -996,22 +986,27 @@ async fn unreadable_options_decide_nothing(app: TestApp) {
     assert_eq!(client_read, 401);
 }
 
+/// A member's upload of an empty PDF named `name` to `file`.
+fn upload_pdf(
+    app: &TestApp,
+    admin: &FirmSession,
+    file: uuid::Uuid,
+    name: &str,
+) -> reqwest::RequestBuilder {
+    let pdf = Part::bytes(crate::support::process::document_bytes(name, 0))
+        .file_name(name.to_owned())
+        .mime_str("application/pdf")
+        .unwrap();
+    app.firm_api(admin, Method::POST, &format!("/files/{file}/documents"))
+        .multipart(Form::new().part("file", pdf))
+}
+
 /// A document is shared only if the firm's options say documents may be: when they cannot be
 /// read, sharing one is an error and the document stays out of the Portal (the defaults allow
 /// documents; this firm does not).
 async fn unreadable_options_share_no_document(app: TestApp) {
     let (admin, _client, _contact, file) = app.firm_with_client().await;
-    let uploaded = app
-        .firm_api(&admin, Method::POST, &format!("/files/{file}/documents"))
-        .multipart(
-            Form::new().part(
-                "file",
-                Part::bytes(crate::support::process::document_bytes("memo.pdf", 0))
-                    .file_name("memo.pdf")
-                    .mime_str("application/pdf")
-                    .unwrap(),
-            ),
-        )
+    let uploaded = upload_pdf(&app, &admin, file, "memo.pdf")
         .send()
         .await
         .unwrap();

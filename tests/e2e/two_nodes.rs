@@ -405,6 +405,25 @@ struct Client {
     token: String,
 }
 
+/// Through A: the contact has Portal access (signing in as `email`) to exactly `files`.
+fn share_files_on_a(
+    nodes: &Nodes,
+    http: &reqwest::Client,
+    firm: &Firm,
+    contact: &str,
+    email: &str,
+    files: &[&str],
+) -> reqwest::RequestBuilder {
+    firm_api(
+        &nodes.a,
+        http,
+        firm,
+        Method::PUT,
+        &format!("/contacts/{contact}/portal"),
+    )
+    .json(&json!({"allow": true, "login_email": email, "file_ids": files}))
+}
+
 /// A file with a client who has Portal access, set up on A; the client accepts and signs in
 /// on B.
 async fn client_on_a_file(nodes: &Nodes, http: &reqwest::Client, firm: &Firm) -> Client {
@@ -440,14 +459,7 @@ async fn client_on_a_file(nodes: &Nodes, http: &reqwest::Client, firm: &Firm) ->
     .unwrap();
     assert!(added.status().is_success(), "client on the file");
     expect_json(
-        firm_api(
-            a,
-            http,
-            firm,
-            Method::PUT,
-            &format!("/contacts/{contact}/portal"),
-        )
-        .json(&json!({"allow": true, "login_email": email, "file_ids": [file]})),
+        share_files_on_a(nodes, http, firm, &contact, &email, &[&file]),
         200,
         "Portal access on A",
     )
@@ -520,14 +532,7 @@ async fn a_clients_answers_kept_on_b_follow_writes_through_a_at_once() {
 
     // The file unshared through A is gone from B's very next answer, and its notes with it.
     expect_json(
-        firm_api(
-            a,
-            &http,
-            &firm,
-            Method::PUT,
-            &format!("/contacts/{}/portal", client.contact),
-        )
-        .json(&json!({"allow": true, "login_email": client.email, "file_ids": []})),
+        share_files_on_a(&nodes, &http, &firm, &client.contact, &client.email, &[]),
         200,
         "file unshared through A",
     )
