@@ -139,6 +139,18 @@ where
         }
     }
 
+    /// [`new`](Self::new) for values of very different sizes: the cache holds at most
+    /// `max_weight` in all, each value weighing what `weigh` says (e.g. its bytes).
+    pub fn weighed(ttl: Duration, max_weight: u64, weigh: fn(&V) -> u32) -> Self {
+        Self {
+            inner: moka::sync::Cache::builder()
+                .time_to_live(ttl)
+                .max_capacity(max_weight)
+                .weigher(move |_key, (_epoch, value): &(u64, V)| weigh(value))
+                .build(),
+        }
+    }
+
     pub fn get(&self, tenant: TenantId, key: K, epoch_now: u64) -> Option<V> {
         let key = (tenant, key);
         match self.inner.get(&key) {

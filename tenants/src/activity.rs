@@ -22,7 +22,7 @@ use crate::audit::Actor;
 use crate::entity::{activity, matter, matter_member, member_preferences, portal_file_share};
 use crate::members::Member;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     /// Documents and notes added, custom fields edited by clients.

@@ -15,7 +15,88 @@ on_both_backends!(
     private_appointments_and_sharing_rules,
     digest_once_a_day_and_client_notices_batched,
     activity_page_shows_the_badge_and_saves_preferences,
+    a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bound,
 );
+
+const FEEDS_FROM_MEMORY: &str = "portico_activity_feed_reads_total{source=\"memory\"}";
+const FEEDS_FROM_DATABASE: &str = "portico_activity_feed_reads_total{source=\"database\"}";
+
+async fn feed(
+    app: &TestApp,
+    member: &crate::support::firm::FirmSession,
+    query: &str,
+) -> Vec<Value> {
+    let response = app
+        .firm_api(member, Method::GET, &format!("/activity{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The feed is answered from memory while the firm is unchanged; a client's note (a write)
+/// shows on the very next request, and a client's sign-in (bookkeeping, which leaves the write
+/// epoch alone) within `activity_feed::KEPT_FOR` (2 s).
+async fn a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bound(app: TestApp) {
+    let (admin, client, _contact, file) = app.firm_with_client().await;
+    let first = feed(&app, &admin, "?kind=client_activity").await;
+    assert!(first.is_empty(), "no client activity yet: {first:?}");
+    let (memory, database) = (
+        app.counter(FEEDS_FROM_MEMORY).await,
+        app.counter(FEEDS_FROM_DATABASE).await,
+    );
+    assert_eq!(feed(&app, &admin, "?kind=client_activity").await, first);
+    assert_eq!(app.counter(FEEDS_FROM_MEMORY).await, memory + 1);
+    assert_eq!(app.counter(FEEDS_FROM_DATABASE).await, database);
+
+    // A client's note is a write of the firm: the next request reads the feed again.
+    let added = app
+        .portal_api(&client, Method::POST, &format!("/files/{file}/notes"))
+        .json(&json!({"body": "kept feeds follow writes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let after = feed(&app, &admin, "?kind=client_activity").await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["action"], "note.added");
+    assert_eq!(app.counter(FEEDS_FROM_DATABASE).await, database + 1);
+    // The page, too: its own key, read once, then the "seen" mark (a write) reads it again.
+    let page = |query: &'static str| {
+        let request = admin
+            .client
+            .get(app.firm_url(&admin.slug, &format!("/firm/activity{query}")));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("?kind=client_activity").await;
+    assert!(html.contains("kept feeds follow writes") && html.contains("1 new client addition"));
+    let html = page("?kind=client_activity").await;
+    assert!(html.contains("kept feeds follow writes") && !html.contains("new-count"));
+    let memory = app.counter(FEEDS_FROM_MEMORY).await;
+    let _ = page("?kind=client_activity").await;
+    assert_eq!(app.counter(FEEDS_FROM_MEMORY).await, memory + 1);
+
+    // Sign-ins leave kept values alone, so one shows once the kept feed has expired.
+    let logins = feed(&app, &admin, "?kind=client_logins").await.len();
+    let _again = app
+        .client_sign_in(&admin.slug, &client.email, CLIENT_PASSWORD)
+        .await;
+    let deadline = std::time::Instant::now()
+        + portico_web::activity_feed::KEPT_FOR
+        + std::time::Duration::from_secs(5);
+    loop {
+        let now = feed(&app, &admin, "?kind=client_logins").await.len();
+        if now == logins + 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sign-in never showed: {now} sign-ins, {logins} before"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 async fn activity_page_shows_the_badge_and_saves_preferences(app: TestApp) {
     let (admin, client, _contact, file) = app.firm_with_client().await;

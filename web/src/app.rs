@@ -85,6 +85,7 @@ impl Application {
             member_sessions: crate::auth::memory_cache(),
             client_sessions: crate::auth::memory_cache(),
             client_reads: crate::client_reads::ClientReads::default(),
+            activity_feeds: crate::activity_feed::ActivityFeeds::default(),
             payments: portico_payments::Providers::new(db.clone(), &settings.payments),
             invalidations,
             settings,

@@ -1,5 +1,6 @@
 //! HTTP for Portico: routes, the JSON API, HTML pages, middleware, and the `portico` CLI.
 
+pub mod activity_feed;
 pub mod api;
 pub mod app;
 pub mod audit_query;

@@ -12,6 +12,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     session_lookups: IntCounterVec,
+    activity_feeds: IntCounterVec,
     document_downloads: IntCounterVec,
 }
 
@@ -42,6 +43,13 @@ impl Metrics {
             ),
             &["source"],
         )?;
+        let activity_feeds = IntCounterVec::new(
+            Opts::new(
+                "portico_activity_feed_reads_total",
+                "Activity feeds shown, by where they were found: memory or database",
+            ),
+            &["source"],
+        )?;
         let document_downloads = IntCounterVec::new(
             Opts::new(
                 "portico_document_downloads_total",
@@ -54,11 +62,13 @@ impl Metrics {
         registry.register(Box::new(document_downloads.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(session_lookups.clone()))?;
+        registry.register(Box::new(activity_feeds.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             session_lookups,
+            activity_feeds,
             document_downloads,
         })
     }
@@ -88,6 +98,12 @@ impl Metrics {
     pub fn session_lookup(&self, cached: bool) {
         let source = if cached { "cache" } else { "database" };
         self.session_lookups.with_label_values(&[source]).inc();
+    }
+
+    /// An activity feed answered from memory (`kept`) or read from the database.
+    pub fn activity_feed_read(&self, kept: bool) {
+        let source = if kept { "memory" } else { "database" };
+        self.activity_feeds.with_label_values(&[source]).inc();
     }
 
     pub fn render(&self) -> String {

@@ -37,6 +37,8 @@ pub struct Inner {
     pub client_sessions: SessionCache<portico_tenants::portal_access::Client>,
     /// Signed-in clients' reads, on SQLite (see [`crate::client_reads`]).
     pub client_reads: crate::client_reads::ClientReads,
+    /// Members' activity feeds (see [`crate::activity_feed`]).
+    pub activity_feeds: crate::activity_feed::ActivityFeeds,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
     pub accepting: AtomicBool,
     /// `portico demo`: enables the demo-only mail viewer.

@@ -16,6 +16,7 @@ use portico_tenants::items::{
 };
 
 use super::{Answer, ApiTags, BadRequest, JsonBody, Session, Unprocessable};
+use crate::activity_feed;
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;
 use crate::error::{ApiError, ApiResult};
@@ -491,6 +492,7 @@ impl FirmItemsApi {
     #[oai(path = "/activity", method = "get")]
     async fn activity(
         &self,
+        state: Data<&AppState>,
         auth: FirmMember,
         /// `client_activity`, `client_logins` or `member_activity`.
         kind: Query<Option<String>>,
@@ -511,19 +513,10 @@ impl FirmItemsApi {
         {
             return Err(ApiError::unprocessable("days must be between 1 and 365").into());
         }
-        let tx = ctx.db.read().await?;
-        let list = activity::list(
-            &tx,
-            &ctx.member,
-            &activity::Filter {
-                kind,
-                days: days.0,
-                limit: 200,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Json(list.into_iter().map(ActivityView::from).collect()))
+        let feed = activity_feed::feed(&state, &ctx, kind, days.0).await?;
+        Ok(Json(
+            feed.entries().cloned().map(ActivityView::from).collect(),
+        ))
     }
 
     /// The unread badge

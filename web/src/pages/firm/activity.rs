@@ -8,6 +8,7 @@ use portico_tenants::activity::{self, ActivityKind, Alerts};
 use serde::Deserialize;
 
 use super::{render_with_badge, require_member, require_member_form};
+use crate::activity_feed;
 use crate::state::AppState;
 
 pub fn routes(route: Route) -> Route {
@@ -46,32 +47,19 @@ async fn page(
     let loaded = async {
         // Reading the feed is a read: the "seen" mark is written only when there is something
         // to mark (a first visit, or client activity since the last one), and up to the moment
-        // the page was read, so activity arriving meanwhile stays unread.
+        // before the feed was looked up, so activity arriving meanwhile stays unread.
         let opened = chrono::Utc::now();
-        let tx = ctx.db.read().await?;
-        let prefs = activity::preferences(&tx, ctx.member.id).await?;
-        let unread = activity::unread_since(&tx, &ctx.member, prefs.activity_seen_at).await?;
-        let entries = activity::list(
-            &tx,
-            &ctx.member,
-            &activity::Filter {
-                kind,
-                days: Some(days),
-                limit: 200,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        if unread > 0 || prefs.activity_seen_at.is_none() {
+        let feed = activity_feed::feed(&state, &ctx, kind, Some(days)).await?;
+        if feed.unread > 0 || feed.preferences.activity_seen_at.is_none() {
             let tx = ctx.db.write().await?;
             activity::mark_seen_at(&tx, ctx.member.id, opened).await?;
             tx.commit().await?;
         }
-        Ok::<_, sea_orm::DbErr>((unread, entries, prefs))
+        Ok::<_, sea_orm::DbErr>(feed)
     }
     .await;
-    let (unread, entries, prefs) = match loaded {
-        Ok(loaded) => loaded,
+    let feed = match loaded {
+        Ok(feed) => feed,
         Err(err) => {
             tracing::error!(error = %err, "loading activity failed");
             return state.templates.error_page(
@@ -80,24 +68,25 @@ async fn page(
             );
         }
     };
-    let rows: Vec<_> = entries
-        .into_iter()
+    let rows: Vec<_> = feed
+        .entries()
         .map(|e| {
             minijinja::context! {
                 when => e.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                kind => e.kind,
-                who => e.actor,
-                actor_kind => e.actor_kind,
-                what => e.summary,
+                kind => &e.kind,
+                who => &e.actor,
+                actor_kind => &e.actor_kind,
+                what => &e.summary,
                 file_id => e.file_id,
-                file_number => e.file_number,
+                file_number => &e.file_number,
             }
         })
         .collect();
+    let prefs = &feed.preferences;
     // Everything shown is now seen: the badge is 0 without asking the database again.
     render_with_badge(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
         entries => rows,
-        new_since_last_visit => unread,
+        new_since_last_visit => feed.unread,
         kind => kind.map(|k| k.as_str()).unwrap_or(""),
         days => days,
         prefs => minijinja::context! { alerts => prefs.alerts.as_str(), nightly_digest => prefs.nightly_digest },

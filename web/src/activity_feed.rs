@@ -1,0 +1,184 @@
+//! A member's activity feed (`/firm/activity`, `GET /api/v1/activity`), answered from memory.
+//!
+//! What the feed shows — the member's preferences, the unread count and the newest
+//! [`FEED_LIMIT`] entries of a kind and a period — is read in one transaction and kept with the
+//! firm's write epoch seen before it (see [`portico_platform::epochs`]). Everything a write
+//! makes retires it on every node's next request: a client's document, note or field edit,
+//! sharing and unsharing, invitations, assignments, the "seen" mark of opening the page.
+//!
+//! Client sign-ins are the one exception. They are sign-in bookkeeping, which leaves the epoch
+//! alone so that a storm of sign-ins does not retire every kept session of the firm; so a
+//! kept feed is served for at most [`KEPT_FOR`], the longest a sign-in takes to appear under
+//! "Client Logins" (on any node, the one it happened on included).
+//!
+//! The period is applied again whenever a kept feed is shown: entries that have aged out of
+//! "the last N days" since it was read are dropped. No entry can be missing instead — a newer
+//! one would have been a write — so what is shown is what the database would answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use portico_platform::cache::EpochCache;
+use portico_platform::ids::MemberId;
+use portico_tenants::activity::{self, ActivityKind, Entry, Preferences};
+use sea_orm::DbErr;
+
+use crate::auth::MemberCtx;
+use crate::state::AppState;
+
+/// Entries per feed, newest first (the page and the API).
+pub const FEED_LIMIT: u64 = 200;
+
+/// How long a kept feed may be served: the bound on a client sign-in's delay in the feed.
+pub const KEPT_FOR: Duration = Duration::from_secs(2);
+
+/// All kept feeds together weigh at most this many bytes (a feed of 200 long entries is
+/// ~150 KB; with [`KEPT_FOR`] only feeds opened in the last two seconds are held at all).
+const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a feed was asked for: the member, the kind (none: every kind), the period in days
+/// (none: no limit).
+type FeedKey = (MemberId, Option<ActivityKind>, Option<i64>);
+
+/// One read of the feed.
+#[derive(Debug)]
+pub struct Feed {
+    pub preferences: Preferences,
+    /// Client additions since the member last opened the feed.
+    pub unread: u64,
+    entries: Vec<Entry>,
+    days: Option<i64>,
+}
+
+impl Feed {
+    /// The entries still inside the period now, newest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        let cutoff = self
+            .days
+            .map(|days| Utc::now() - chrono::Duration::days(days.clamp(1, 365)));
+        self.entries
+            .iter()
+            .filter(move |e| cutoff.is_none_or(|cutoff| e.occurred_at >= cutoff))
+    }
+
+    /// Roughly the bytes it holds, for the cache's bound.
+    fn weight(feed: &Arc<Feed>) -> u32 {
+        let strings: usize = feed
+            .entries
+            .iter()
+            .map(|e| {
+                e.kind.len()
+                    + e.actor_kind.len()
+                    + e.actor.len()
+                    + e.action.len()
+                    + e.summary.len()
+                    + e.file_number.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let bytes = std::mem::size_of::<Feed>()
+            + feed.entries.len() * std::mem::size_of::<Entry>()
+            + strings;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+pub struct ActivityFeeds(EpochCache<FeedKey, Arc<Feed>>);
+
+impl Default for ActivityFeeds {
+    fn default() -> Self {
+        Self(EpochCache::weighed(KEPT_FOR, MAX_BYTES, Feed::weight))
+    }
+}
+
+/// The member's feed for `kind` over the last `days`, from memory while the firm has not been
+/// written (and for at most [`KEPT_FOR`]), else read. Call it outside any transaction.
+pub async fn feed(
+    state: &AppState,
+    ctx: &MemberCtx,
+    kind: Option<ActivityKind>,
+    days: Option<i64>,
+) -> Result<Arc<Feed>, DbErr> {
+    let feeds = &state.activity_feeds.0;
+    let key = (ctx.member.id, kind, days);
+    let epoch = ctx.db.epoch().await?;
+    if let Some(kept) = feeds.get(ctx.tenant.id, key, epoch) {
+        state.metrics.activity_feed_read(true);
+        return Ok(kept);
+    }
+    let tx = ctx.db.read().await?;
+    let preferences = activity::preferences(&tx, ctx.member.id).await?;
+    let unread = activity::unread_since(&tx, &ctx.member, preferences.activity_seen_at).await?;
+    let entries = activity::list(
+        &tx,
+        &ctx.member,
+        &activity::Filter {
+            kind,
+            days,
+            limit: FEED_LIMIT,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let feed = Arc::new(Feed {
+        preferences,
+        unread,
+        entries,
+        days,
+    });
+    feeds.insert(ctx.tenant.id, key, epoch, feed.clone());
+    state.metrics.activity_feed_read(false);
+    Ok(feed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(age: chrono::Duration, summary: &str) -> Entry {
+        Entry {
+            id: uuid::Uuid::now_v7(),
+            occurred_at: Utc::now() - age,
+            kind: ActivityKind::ClientActivity.as_str().to_owned(),
+            file_id: None,
+            file_number: None,
+            actor_kind: "client".to_owned(),
+            actor: "Chris Client".to_owned(),
+            action: "note.added".to_owned(),
+            summary: summary.to_owned(),
+        }
+    }
+
+    fn kept(days: Option<i64>) -> Feed {
+        Feed {
+            preferences: Preferences::default(),
+            unread: 0,
+            entries: vec![
+                entry(chrono::Duration::hours(1), "an hour ago"),
+                // Inside "the last day" when it was read, a minute outside it now.
+                entry(
+                    chrono::Duration::days(1) + chrono::Duration::minutes(1),
+                    "aged out",
+                ),
+            ],
+            days,
+        }
+    }
+
+    #[test]
+    fn a_kept_feed_drops_what_aged_out_of_its_period() {
+        let shown: Vec<_> = kept(Some(1)).entries().map(|e| e.summary.clone()).collect();
+        assert_eq!(shown, ["an hour ago"]);
+        let shown: Vec<_> = kept(Some(2)).entries().map(|e| e.summary.clone()).collect();
+        assert_eq!(shown, ["an hour ago", "aged out"]);
+        assert_eq!(kept(None).entries().count(), 2);
+    }
+
+    #[test]
+    fn a_feed_weighs_what_it_holds() {
+        let light = Arc::new(kept(None));
+        let mut heavy = kept(None);
+        heavy.entries[0].summary = "x".repeat(500);
+        assert!(Feed::weight(&Arc::new(heavy)) >= Feed::weight(&light) + 480);
+    }
+}
