@@ -15,7 +15,7 @@
 //! "the last N days" since it was read are dropped. No entry can be missing instead — a newer
 //! one would have been a write — so what is shown is what the database would answer.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -49,17 +49,31 @@ pub struct Feed {
     pub unread: u64,
     entries: Vec<Entry>,
     days: Option<i64>,
+    /// The entries as the page renders them, built once for as long as the feed is kept.
+    page_rows: OnceLock<Vec<minijinja::Value>>,
 }
 
 impl Feed {
     /// The entries still inside the period now, newest first.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        let cutoff = self
-            .days
-            .map(|days| Utc::now() - chrono::Duration::days(days.clamp(1, 365)));
-        self.entries
-            .iter()
-            .filter(move |e| cutoff.is_none_or(|cutoff| e.occurred_at >= cutoff))
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries[..self.shown()]
+    }
+
+    /// [`entries`](Self::entries) as the page's template takes them.
+    pub fn page_rows(&self) -> Vec<minijinja::Value> {
+        let rows = self
+            .page_rows
+            .get_or_init(|| self.entries.iter().map(page_row).collect());
+        rows[..self.shown()].to_vec()
+    }
+
+    /// How many entries are still inside the period: a prefix, as they are newest first.
+    fn shown(&self) -> usize {
+        let Some(days) = self.days else {
+            return self.entries.len();
+        };
+        let cutoff = Utc::now() - chrono::Duration::days(days.clamp(1, 365));
+        self.entries.partition_point(|e| e.occurred_at >= cutoff)
     }
 
     /// Roughly the bytes it holds, for the cache's bound.
@@ -80,6 +94,18 @@ impl Feed {
             + feed.entries.len() * std::mem::size_of::<Entry>()
             + strings;
         u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+fn page_row(e: &Entry) -> minijinja::Value {
+    minijinja::context! {
+        when => e.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        kind => &e.kind,
+        who => &e.actor,
+        actor_kind => &e.actor_kind,
+        what => &e.summary,
+        file_id => e.file_id,
+        file_number => &e.file_number,
     }
 }
 
@@ -125,6 +151,7 @@ pub async fn feed(
         unread,
         entries,
         days,
+        page_rows: OnceLock::new(),
     });
     feeds.insert(ctx.tenant.id, key, epoch, feed.clone());
     state.metrics.activity_feed_read(false);
@@ -162,16 +189,21 @@ mod tests {
                 ),
             ],
             days,
+            page_rows: OnceLock::new(),
         }
     }
 
     #[test]
     fn a_kept_feed_drops_what_aged_out_of_its_period() {
-        let shown: Vec<_> = kept(Some(1)).entries().map(|e| e.summary.clone()).collect();
-        assert_eq!(shown, ["an hour ago"]);
-        let shown: Vec<_> = kept(Some(2)).entries().map(|e| e.summary.clone()).collect();
-        assert_eq!(shown, ["an hour ago", "aged out"]);
-        assert_eq!(kept(None).entries().count(), 2);
+        let summaries = |feed: &Feed| -> Vec<String> {
+            feed.entries().iter().map(|e| e.summary.clone()).collect()
+        };
+        let last_day = kept(Some(1));
+        assert_eq!(summaries(&last_day), ["an hour ago"]);
+        assert_eq!(last_day.page_rows().len(), 1);
+        assert_eq!(summaries(&kept(Some(2))), ["an hour ago", "aged out"]);
+        assert_eq!(kept(None).entries().len(), 2);
+        assert_eq!(kept(None).page_rows().len(), 2);
     }
 
     #[test]

@@ -515,7 +515,11 @@ impl FirmItemsApi {
         }
         let feed = activity_feed::feed(&state, &ctx, kind, days.0).await?;
         Ok(Json(
-            feed.entries().cloned().map(ActivityView::from).collect(),
+            feed.entries()
+                .iter()
+                .cloned()
+                .map(ActivityView::from)
+                .collect(),
         ))
     }
 

@@ -68,24 +68,10 @@ async fn page(
             );
         }
     };
-    let rows: Vec<_> = feed
-        .entries()
-        .map(|e| {
-            minijinja::context! {
-                when => e.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                kind => &e.kind,
-                who => &e.actor,
-                actor_kind => &e.actor_kind,
-                what => &e.summary,
-                file_id => e.file_id,
-                file_number => &e.file_number,
-            }
-        })
-        .collect();
     let prefs = &feed.preferences;
     // Everything shown is now seen: the badge is 0 without asking the database again.
     render_with_badge(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
-        entries => rows,
+        entries => feed.page_rows(),
         new_since_last_visit => feed.unread,
         kind => kind.map(|k| k.as_str()).unwrap_or(""),
         days => days,
