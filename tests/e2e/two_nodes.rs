@@ -9,8 +9,9 @@
 //!   although B had the firm's options cached.
 //! - **Sessions**: a member session created on A works on B (bearer token and cookie); signing
 //!   out on A is refused by B on the very next request, although B had the session in memory.
-//! - **Answers kept in memory**: a client's files and a file's notes, kept in B's memory, follow
-//!   a note shared and a file unshared through A on B's very next request.
+//! - **Answers kept in memory**: a client's files and a file's notes, and a member's activity
+//!   feed, kept in B's memory, follow a note shared and a file unshared through A on B's very
+//!   next request.
 //! - **Documents**: uploaded through one node, downloaded through the other with identical
 //!   bytes, by the member and by the client.
 //! - **Outbox**: 500 queued emails go out exactly once with both workers claiming from the same
@@ -46,6 +47,8 @@ const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
 const POLL_EVERY: Duration = Duration::from_millis(25);
 /// B's count of signed-in requests whose session it found in memory.
 const SESSIONS_FROM_MEMORY: &str = r#"portico_session_lookups_total{source="cache"}"#;
+/// B's count of activity feeds it answered from memory.
+const FEEDS_FROM_MEMORY: &str = r#"portico_activity_feed_reads_total{source="memory"}"#;
 /// The outbox lease in the tests about leases (the others keep the configured 120 s): a killed
 /// node's claims expire after this, so the test does not wait long.
 const LEASE_SECS: u64 = 2;
@@ -514,6 +517,25 @@ async fn a_clients_answers_kept_on_b_follow_writes_through_a_at_once() {
         b.counter(&http, SESSIONS_FROM_MEMORY).await > kept_before,
         "B answered the client's repeated reads from memory"
     );
+    // The member's activity feed, kept in B's memory too.
+    let feed_on_b = || {
+        firm_api(
+            b,
+            &http,
+            &firm,
+            Method::GET,
+            "/activity?kind=member_activity",
+        )
+    };
+    let feed_before = expect_json(feed_on_b(), 200, "member's feed on B").await;
+    let feeds_kept = b.counter(&http, FEEDS_FROM_MEMORY).await;
+    let feed_again = expect_json(feed_on_b(), 200, "member's feed on B again").await;
+    assert_eq!(feed_again, feed_before);
+    assert_eq!(
+        b.counter(&http, FEEDS_FROM_MEMORY).await,
+        feeds_kept + 1,
+        "B answered the member's repeated feed from memory"
+    );
 
     // A note shared through A is in B's very next answer.
     expect_json(
@@ -529,6 +551,14 @@ async fn a_clients_answers_kept_on_b_follow_writes_through_a_at_once() {
         ["Hearing moved to May"],
         "B's next answer after the note shared through A"
     );
+    let feed = expect_json(feed_on_b(), 200, "member's feed on B after A's note").await;
+    let entries = feed.as_array().expect("a list of entries");
+    assert_eq!(
+        entries.len(),
+        feed_before.as_array().map_or(0, Vec::len) + 1,
+        "B's next feed after the note shared through A: {feed}"
+    );
+    assert_eq!(entries[0]["action"], "item.shared", "{feed}");
 
     // The file unshared through A is gone from B's very next answer, and its notes with it.
     expect_json(
