@@ -49,6 +49,17 @@ async fn a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bou
     assert_eq!(feed(&app, &admin, "?kind=client_activity").await, first);
     assert_eq!(app.counter(FEEDS_FROM_MEMORY).await, memory + 1);
     assert_eq!(app.counter(FEEDS_FROM_DATABASE).await, database);
+    // The navigation's badge on every member page is kept the same way.
+    let home = || {
+        let request = admin.client.get(app.firm_url(&admin.slug, "/firm"));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    for _ in 0..2 {
+        assert!(
+            !home().await.contains("unread-badge"),
+            "no client addition yet"
+        );
+    }
 
     // A client's note is a write of the firm: the next request reads the feed again.
     let added = app
@@ -58,6 +69,19 @@ async fn a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bou
         .await
         .unwrap();
     assert_eq!(added.status(), 201);
+    assert!(
+        home().await.contains("id=\"unread-badge\">1<"),
+        "the kept badge follows the client's note at once"
+    );
+    let unread: Value = app
+        .firm_api(&admin, Method::GET, "/activity/unread")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unread["unread"], 1);
     let after = feed(&app, &admin, "?kind=client_activity").await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["action"], "note.added");
@@ -73,6 +97,10 @@ async fn a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bou
     assert!(html.contains("kept feeds follow writes") && html.contains("1 new client addition"));
     let html = page("?kind=client_activity").await;
     assert!(html.contains("kept feeds follow writes") && !html.contains("new-count"));
+    assert!(
+        !home().await.contains("unread-badge"),
+        "opening the feed cleared the kept badge"
+    );
     let memory = app.counter(FEEDS_FROM_MEMORY).await;
     let _ = page("?kind=client_activity").await;
     assert_eq!(app.counter(FEEDS_FROM_MEMORY).await, memory + 1);

@@ -11,6 +11,9 @@
 //! kept feed is served for at most [`KEPT_FOR`], the longest a sign-in takes to appear under
 //! "Client Logins" (on any node, the one it happened on included).
 //!
+//! The navigation's unread badge on every member page is kept the same way ([`unread_badge`]),
+//! without the 2 s bound: it counts client additions only, and each of them is a write.
+//!
 //! The period is applied again whenever a kept feed is shown: entries that have aged out of
 //! "the last N days" since it was read are dropped. No entry can be missing instead — a newer
 //! one would have been a write — so what is shown is what the database would answer.
@@ -109,12 +112,36 @@ fn page_row(e: &Entry) -> minijinja::Value {
     }
 }
 
-pub struct ActivityFeeds(EpochCache<FeedKey, Arc<Feed>>);
+pub struct ActivityFeeds {
+    feeds: EpochCache<FeedKey, Arc<Feed>>,
+    /// The navigation's unread badge per member. It counts client additions only — each a
+    /// write — so, unlike the feed, it needs no bound beyond the epoch's (and the 30 s every
+    /// kept answer has).
+    badges: EpochCache<MemberId, u64>,
+}
 
 impl Default for ActivityFeeds {
     fn default() -> Self {
-        Self(EpochCache::weighed(KEPT_FOR, MAX_BYTES, Feed::weight))
+        Self {
+            feeds: EpochCache::weighed(KEPT_FOR, MAX_BYTES, Feed::weight),
+            badges: crate::auth::memory_cache(),
+        }
     }
+}
+
+/// The member's unread badge (client additions since they last opened the feed), from memory
+/// while the firm has not been written. Call it outside any transaction.
+pub async fn unread_badge(state: &AppState, ctx: &MemberCtx) -> Result<u64, DbErr> {
+    let badges = &state.activity_feeds.badges;
+    let epoch = ctx.db.epoch().await?;
+    if let Some(kept) = badges.get(ctx.tenant.id, ctx.member.id, epoch) {
+        return Ok(kept);
+    }
+    let tx = ctx.db.read().await?;
+    let unread = activity::unread(&tx, &ctx.member).await?;
+    tx.commit().await?;
+    badges.insert(ctx.tenant.id, ctx.member.id, epoch, unread);
+    Ok(unread)
 }
 
 /// The member's feed for `kind` over the last `days`, from memory while the firm has not been
@@ -125,7 +152,7 @@ pub async fn feed(
     kind: Option<ActivityKind>,
     days: Option<i64>,
 ) -> Result<Arc<Feed>, DbErr> {
-    let feeds = &state.activity_feeds.0;
+    let feeds = &state.activity_feeds.feeds;
     let key = (ctx.member.id, kind, days);
     let epoch = ctx.db.epoch().await?;
     if let Some(kept) = feeds.get(ctx.tenant.id, key, epoch) {

@@ -525,11 +525,13 @@ impl FirmItemsApi {
 
     /// The unread badge
     #[oai(path = "/activity/unread", method = "get")]
-    async fn unread(&self, auth: FirmMember) -> Answer<Json<UnreadView>, Session> {
+    async fn unread(
+        &self,
+        state: Data<&AppState>,
+        auth: FirmMember,
+    ) -> Answer<Json<UnreadView>, Session> {
         let ctx = auth.0;
-        let tx = ctx.db.read().await?;
-        let unread = activity::unread(&tx, &ctx.member).await?;
-        tx.commit().await?;
+        let unread = activity_feed::unread_badge(&state, &ctx).await?;
         Ok(Json(UnreadView { unread }))
     }
 

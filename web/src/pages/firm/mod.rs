@@ -140,7 +140,10 @@ pub async fn render(
     section: &str,
     extra: minijinja::Value,
 ) -> Response {
-    let unread = unread_badge(ctx).await;
+    // The badge is decoration: a failure to count it shows none rather than failing the page.
+    let unread = crate::activity_feed::unread_badge(state, ctx)
+        .await
+        .unwrap_or(0);
     render_with_badge(state, ctx, template, status, section, extra, unread).await
 }
 
@@ -189,16 +192,4 @@ pub async fn dashboard(req: &Request, state: poem::web::Data<&AppState>) -> Resp
         }
         Err(response) => response,
     }
-}
-
-/// The navigation's unread badge (0 when it cannot be read: a badge is not worth an error page).
-async fn unread_badge(ctx: &MemberCtx) -> u64 {
-    let counted = async {
-        let tx = ctx.db.read().await?;
-        let n = portico_tenants::activity::unread(&tx, &ctx.member).await?;
-        tx.commit().await?;
-        Ok::<_, sea_orm::DbErr>(n)
-    }
-    .await;
-    counted.unwrap_or(0)
 }
