@@ -167,6 +167,27 @@ where
     pub fn insert(&self, tenant: TenantId, key: K, epoch_seen: u64, value: V) {
         self.inner.insert((tenant, key), (epoch_seen, value));
     }
+
+    /// The value kept for `key` while the firm's epoch is still `epoch_now`, else `load`'s
+    /// answer, kept with `epoch_now` — which must have been read before `load` reads anything.
+    /// Failures are not kept. The flag says whether the value came from memory.
+    pub async fn get_or_load<E>(
+        &self,
+        tenant: TenantId,
+        key: K,
+        epoch_now: u64,
+        load: impl std::future::Future<Output = Result<V, E>>,
+    ) -> Result<(V, bool), E>
+    where
+        K: Clone,
+    {
+        if let Some(kept) = self.get(tenant, key.clone(), epoch_now) {
+            return Ok((kept, true));
+        }
+        let value = load.await?;
+        self.insert(tenant, key, epoch_now, value.clone());
+        Ok((value, false))
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +217,23 @@ mod tests {
         let seen = cache.generation();
         cache.insert_loaded(a, "fresh", seen).await;
         assert_eq!(cache.get(a).await, Some("fresh"));
+    }
+
+    #[tokio::test]
+    async fn get_or_load_loads_once_per_epoch_and_keeps_no_failure() {
+        let epochs = crate::epochs::WriteEpochs::default();
+        let cache = EpochCache::new(Duration::from_secs(60), 100);
+        let a = TenantId::new();
+        let load = |value: &'static str| async move { Ok::<_, ()>(value) };
+        let first = cache.get_or_load(a, "feed", epochs.current(a), load("read 1"));
+        assert_eq!(first.await, Ok(("read 1", false)));
+        let again = cache.get_or_load(a, "feed", epochs.current(a), load("read 2"));
+        assert_eq!(again.await, Ok(("read 1", true)));
+        epochs.bump(a);
+        let failed = cache.get_or_load(a, "feed", epochs.current(a), async { Err(()) });
+        assert_eq!(failed.await, Err(()));
+        let after = cache.get_or_load(a, "feed", epochs.current(a), load("read 3"));
+        assert_eq!(after.await, Ok(("read 3", false)));
     }
 
     #[test]

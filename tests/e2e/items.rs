@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::portal::CLIENT_PASSWORD;
-use crate::support::{TestApp, expect_problem};
+use crate::support::{TestApp, expect_problem, fetch_json};
 
 on_both_backends!(
     items_are_visible_to_clients_only_when_shared,
@@ -73,14 +73,7 @@ async fn a_kept_activity_feed_follows_writes_at_once_and_sign_ins_within_its_bou
         home().await.contains("id=\"unread-badge\">1<"),
         "the kept badge follows the client's note at once"
     );
-    let unread: Value = app
-        .firm_api(&admin, Method::GET, "/activity/unread")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unread: Value = fetch_json(app.firm_api(&admin, Method::GET, "/activity/unread")).await;
     assert_eq!(unread["unread"], 1);
     let after = feed(&app, &admin, "?kind=client_activity").await;
     assert_eq!(after.len(), 1, "{after:?}");
@@ -444,14 +437,7 @@ async fn client_notes_reach_the_firm_with_activity_and_alerts(app: TestApp) {
         .unwrap();
     expect_problem(bad, 422).await;
 
-    let unread: Value = app
-        .firm_api(&admin, Method::GET, "/activity/unread")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unread: Value = fetch_json(app.firm_api(&admin, Method::GET, "/activity/unread")).await;
     let before = unread["unread"].as_u64().unwrap();
     let added = app
         .portal_api(&client, Method::POST, &format!("/files/{file}/notes"))
@@ -480,68 +466,26 @@ async fn client_notes_reach_the_firm_with_activity_and_alerts(app: TestApp) {
             .any(|n| n["body"] == "Here is my new address: 1 Main St"
                 && n["created_by"]["kind"] == "client")
     );
-    let feed: Vec<Value> = app
-        .firm_api(&admin, Method::GET, "/activity?kind=client_activity&days=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(feed[0]["action"], "note.added");
-    assert_eq!(feed[0]["actor"], "Chris Client");
-    assert_eq!(feed[0]["file_number"], "2026-001");
-    let logins: Vec<Value> = app
-        .firm_api(&admin, Method::GET, "/activity?kind=client_logins")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client_feed = feed(&app, &admin, "?kind=client_activity&days=1").await;
+    assert_eq!(client_feed[0]["action"], "note.added");
+    assert_eq!(client_feed[0]["actor"], "Chris Client");
+    assert_eq!(client_feed[0]["file_number"], "2026-001");
+    let logins = feed(&app, &admin, "?kind=client_logins").await;
     assert!(logins.iter().any(|e| e["actor"] == "Chris Client"));
-    let member_feed: Vec<Value> = app
-        .firm_api(&admin, Method::GET, "/activity?kind=member_activity")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let member_feed = feed(&app, &admin, "?kind=member_activity").await;
     assert!(member_feed.iter().any(|e| e["action"] == "portal.invited"));
-    let unread: Value = app
-        .firm_api(&admin, Method::GET, "/activity/unread")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unread: Value = fetch_json(app.firm_api(&admin, Method::GET, "/activity/unread")).await;
     assert_eq!(unread["unread"].as_u64().unwrap(), before + 1);
     app.firm_api(&admin, Method::POST, "/activity/seen")
         .send()
         .await
         .unwrap();
-    let unread: Value = app
-        .firm_api(&admin, Method::GET, "/activity/unread")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unread: Value = fetch_json(app.firm_api(&admin, Method::GET, "/activity/unread")).await;
     assert_eq!(unread["unread"], 0);
     // A member with no file of this client sees none of it.
     let outsider = app.member(&admin, "Otto Outsider", false, false).await;
-    let feed: Vec<Value> = app
-        .firm_api(&outsider, Method::GET, "/activity")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(feed.is_empty(), "{feed:?}");
+    let outsiders = feed(&app, &outsider, "").await;
+    assert!(outsiders.is_empty(), "{outsiders:?}");
     expect_problem(
         app.firm_api(&outsider, Method::GET, "/activity?kind=bogus")
             .send()

@@ -1,18 +1,18 @@
-//! A member's activity feed (`/firm/activity`, `GET /api/v1/activity`), answered from memory.
+//! A member's activity feed (`/firm/activity`, `GET /api/v1/activity`) and unread badge,
+//! answered from memory.
 //!
-//! What the feed shows — the member's preferences, the unread count and the newest
-//! [`FEED_LIMIT`] entries of a kind and a period — is read in one transaction and kept with the
-//! firm's write epoch seen before it (see [`portico_platform::epochs`]). Everything a write
-//! makes retires it on every node's next request: a client's document, note or field edit,
-//! sharing and unsharing, invitations, assignments, the "seen" mark of opening the page.
-//!
-//! Client sign-ins are the one exception. They are sign-in bookkeeping, which leaves the epoch
-//! alone so that a storm of sign-ins does not retire every kept session of the firm; so a
-//! kept feed is served for at most [`KEPT_FOR`], the longest a sign-in takes to appear under
-//! "Client Logins" (on any node, the one it happened on included).
-//!
-//! The navigation's unread badge on every member page is kept the same way ([`unread_badge`]),
-//! without the 2 s bound: it counts client additions only, and each of them is a write.
+//! Two values are kept per member, each with the firm's write epoch seen before it was read
+//! (see [`portico_platform::epochs`]), so that everything a write makes retires them on every
+//! node's next request — a client's document, note or field edit, sharing and unsharing,
+//! invitations, assignments, the "seen" mark of opening the page:
+//! - [`unread`]: the member's preferences and the count of client additions since they last
+//!   opened the feed — the navigation's badge on every member page, and the page's own count.
+//!   Client additions are writes, so the epoch is all it needs.
+//! - [`feed`]: the newest [`FEED_LIMIT`] entries of a kind and a period. Client sign-ins are in
+//!   it, and they are sign-in bookkeeping, which leaves the epoch alone so that a storm of
+//!   sign-ins does not retire every kept session of the firm; so a kept feed is served for at
+//!   most [`KEPT_FOR`], the longest a sign-in takes to appear under "Client Logins" (on any
+//!   node, the one it happened on included).
 //!
 //! The period is applied again whenever a kept feed is shown: entries that have aged out of
 //! "the last N days" since it was read are dropped. No entry can be missing instead — a newer
@@ -44,12 +44,17 @@ const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// (none: no limit).
 type FeedKey = (MemberId, Option<ActivityKind>, Option<i64>);
 
+/// The member's preferences and unread count, as one read.
+#[derive(Debug)]
+pub struct Unread {
+    pub preferences: Preferences,
+    /// Client additions since the member last opened the feed.
+    pub count: u64,
+}
+
 /// One read of the feed.
 #[derive(Debug)]
 pub struct Feed {
-    pub preferences: Preferences,
-    /// Client additions since the member last opened the feed.
-    pub unread: u64,
     entries: Vec<Entry>,
     days: Option<i64>,
     /// The entries as the page renders them, built once for as long as the feed is kept.
@@ -114,33 +119,34 @@ fn page_row(e: &Entry) -> minijinja::Value {
 
 pub struct ActivityFeeds {
     feeds: EpochCache<FeedKey, Arc<Feed>>,
-    /// The navigation's unread badge per member. It counts client additions only — each a
-    /// write — so, unlike the feed, it needs no bound beyond the epoch's (and the 30 s every
-    /// kept answer has).
-    badges: EpochCache<MemberId, u64>,
+    unread: EpochCache<MemberId, Arc<Unread>>,
 }
 
 impl Default for ActivityFeeds {
     fn default() -> Self {
         Self {
             feeds: EpochCache::weighed(KEPT_FOR, MAX_BYTES, Feed::weight),
-            badges: crate::auth::memory_cache(),
+            unread: crate::auth::memory_cache(),
         }
     }
 }
 
-/// The member's unread badge (client additions since they last opened the feed), from memory
-/// while the firm has not been written. Call it outside any transaction.
-pub async fn unread_badge(state: &AppState, ctx: &MemberCtx) -> Result<u64, DbErr> {
-    let badges = &state.activity_feeds.badges;
+/// The member's preferences and unread count, from memory while the firm has not been
+/// written. Call it outside any transaction.
+pub async fn unread(state: &AppState, ctx: &MemberCtx) -> Result<Arc<Unread>, DbErr> {
+    let load = async {
+        let tx = ctx.db.read().await?;
+        let preferences = activity::preferences(&tx, ctx.member.id).await?;
+        let count = activity::unread_since(&tx, &ctx.member, preferences.activity_seen_at).await?;
+        tx.commit().await?;
+        Ok::<_, DbErr>(Arc::new(Unread { preferences, count }))
+    };
     let epoch = ctx.db.epoch().await?;
-    if let Some(kept) = badges.get(ctx.tenant.id, ctx.member.id, epoch) {
-        return Ok(kept);
-    }
-    let tx = ctx.db.read().await?;
-    let unread = activity::unread(&tx, &ctx.member).await?;
-    tx.commit().await?;
-    badges.insert(ctx.tenant.id, ctx.member.id, epoch, unread);
+    let (unread, _) = state
+        .activity_feeds
+        .unread
+        .get_or_load(ctx.tenant.id, ctx.member.id, epoch, load)
+        .await?;
     Ok(unread)
 }
 
@@ -152,36 +158,28 @@ pub async fn feed(
     kind: Option<ActivityKind>,
     days: Option<i64>,
 ) -> Result<Arc<Feed>, DbErr> {
-    let feeds = &state.activity_feeds.feeds;
-    let key = (ctx.member.id, kind, days);
-    let epoch = ctx.db.epoch().await?;
-    if let Some(kept) = feeds.get(ctx.tenant.id, key, epoch) {
-        state.metrics.activity_feed_read(true);
-        return Ok(kept);
-    }
-    let tx = ctx.db.read().await?;
-    let preferences = activity::preferences(&tx, ctx.member.id).await?;
-    let unread = activity::unread_since(&tx, &ctx.member, preferences.activity_seen_at).await?;
-    let entries = activity::list(
-        &tx,
-        &ctx.member,
-        &activity::Filter {
+    let load = async {
+        let tx = ctx.db.read().await?;
+        let filter = activity::Filter {
             kind,
             days,
             limit: FEED_LIMIT,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    let feed = Arc::new(Feed {
-        preferences,
-        unread,
-        entries,
-        days,
-        page_rows: OnceLock::new(),
-    });
-    feeds.insert(ctx.tenant.id, key, epoch, feed.clone());
-    state.metrics.activity_feed_read(false);
+        };
+        let entries = activity::list(&tx, &ctx.member, &filter).await?;
+        tx.commit().await?;
+        Ok::<_, DbErr>(Arc::new(Feed {
+            entries,
+            days,
+            page_rows: OnceLock::new(),
+        }))
+    };
+    let epoch = ctx.db.epoch().await?;
+    let (feed, kept) = state
+        .activity_feeds
+        .feeds
+        .get_or_load(ctx.tenant.id, (ctx.member.id, kind, days), epoch, load)
+        .await?;
+    state.metrics.activity_feed_read(kept);
     Ok(feed)
 }
 
@@ -205,8 +203,6 @@ mod tests {
 
     fn kept(days: Option<i64>) -> Feed {
         Feed {
-            preferences: Preferences::default(),
-            unread: 0,
             entries: vec![
                 entry(chrono::Duration::hours(1), "an hour ago"),
                 // Inside "the last day" when it was read, a minute outside it now.

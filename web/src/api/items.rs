@@ -531,7 +531,7 @@ impl FirmItemsApi {
         auth: FirmMember,
     ) -> Answer<Json<UnreadView>, Session> {
         let ctx = auth.0;
-        let unread = activity_feed::unread_badge(&state, &ctx).await?;
+        let unread = activity_feed::unread(&state, &ctx).await?.count;
         Ok(Json(UnreadView { unread }))
     }
 

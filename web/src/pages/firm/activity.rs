@@ -49,17 +49,18 @@ async fn page(
         // to mark (a first visit, or client activity since the last one), and up to the moment
         // before the feed was looked up, so activity arriving meanwhile stays unread.
         let opened = chrono::Utc::now();
+        let unread = activity_feed::unread(&state, &ctx).await?;
         let feed = activity_feed::feed(&state, &ctx, kind, Some(days)).await?;
-        if feed.unread > 0 || feed.preferences.activity_seen_at.is_none() {
+        if unread.count > 0 || unread.preferences.activity_seen_at.is_none() {
             let tx = ctx.db.write().await?;
             activity::mark_seen_at(&tx, ctx.member.id, opened).await?;
             tx.commit().await?;
         }
-        Ok::<_, sea_orm::DbErr>(feed)
+        Ok::<_, sea_orm::DbErr>((unread, feed))
     }
     .await;
-    let feed = match loaded {
-        Ok(feed) => feed,
+    let (unread, feed) = match loaded {
+        Ok(loaded) => loaded,
         Err(err) => {
             tracing::error!(error = %err, "loading activity failed");
             return state.templates.error_page(
@@ -68,11 +69,11 @@ async fn page(
             );
         }
     };
-    let prefs = &feed.preferences;
+    let prefs = &unread.preferences;
     // Everything shown is now seen: the badge is 0 without asking the database again.
     render_with_badge(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
         entries => feed.page_rows(),
-        new_since_last_visit => feed.unread,
+        new_since_last_visit => unread.count,
         kind => kind.map(|k| k.as_str()).unwrap_or(""),
         days => days,
         prefs => minijinja::context! { alerts => prefs.alerts.as_str(), nightly_digest => prefs.nightly_digest },

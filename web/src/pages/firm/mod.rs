@@ -141,9 +141,9 @@ pub async fn render(
     extra: minijinja::Value,
 ) -> Response {
     // The badge is decoration: a failure to count it shows none rather than failing the page.
-    let unread = crate::activity_feed::unread_badge(state, ctx)
+    let unread = crate::activity_feed::unread(state, ctx)
         .await
-        .unwrap_or(0);
+        .map_or(0, |unread| unread.count);
     render_with_badge(state, ctx, template, status, section, extra, unread).await
 }
 
