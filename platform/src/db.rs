@@ -17,6 +17,7 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::DatabaseSettings;
+use crate::epoch_reads::SharedEpochReads;
 use crate::epochs::{self, SeenEpoch, WriteEpochs};
 use crate::ids::TenantId;
 
@@ -32,6 +33,8 @@ pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
     epochs: Arc<WriteEpochs>,
+    /// PostgreSQL: reads of the shared epochs, joined per firm.
+    epoch_reads: Arc<SharedEpochReads>,
 }
 
 /// Background jobs allowed to read across firms. Each has its own row-level-security clause
@@ -93,6 +96,7 @@ impl Database {
             conn,
             backend,
             epochs: Arc::new(WriteEpochs::default()),
+            epoch_reads: Arc::default(),
         })
     }
 
@@ -153,6 +157,13 @@ impl Database {
             epochs::delete_shared(&self.conn, tenant).await?;
         }
         Ok(())
+    }
+
+    /// PostgreSQL: how many requests read their firm's shared epoch from the database, and how
+    /// many took a read another request started after they arrived (see
+    /// [`crate::epoch_reads`]), since the process started.
+    pub fn shared_epoch_reads(&self) -> (u64, u64) {
+        self.epoch_reads.counts().get()
     }
 
     /// `SELECT 1`, for readiness.
@@ -245,10 +256,16 @@ impl TenantDb {
     /// This firm's write epoch (see [`crate::epochs`]); read it *before* reading anything to be
     /// kept with it. SQLite: this process's counter, now. PostgreSQL: the shared counter, read
     /// from the database on the first call and then remembered by this handle (and its clones)
-    /// until this process writes the firm — one round trip per request, and never an answer
-    /// kept from before the request's own write.
+    /// until this process writes the firm — at most one round trip per request (shared by the
+    /// firm's requests that queue behind one under way, see [`crate::epoch_reads`]), and never
+    /// an answer kept from before the request's own write.
     pub async fn epoch(&self) -> Result<u64, DbErr> {
-        self.epoch_via(&self.db.conn).await
+        self.epoch_via(|| {
+            self.db.epoch_reads.read(self.tenant, || {
+                epochs::read_shared(&self.db.conn, self.tenant)
+            })
+        })
+        .await
     }
 
     /// [`epoch`](Self::epoch) for a caller holding `tx`, a transaction of this firm: an epoch
@@ -256,10 +273,16 @@ impl TenantDb {
     /// one is held (with the pool exhausted, a request would wait for itself).
     pub async fn epoch_in(&self, tx: &TenantTx) -> Result<u64, DbErr> {
         debug_assert_eq!(tx.tenant_id(), self.tenant);
-        self.epoch_via(tx.conn()).await
+        self.epoch_via(|| epochs::read_shared(tx.conn(), self.tenant))
+            .await
     }
 
-    async fn epoch_via<C: ConnectionTrait>(&self, conn: &C) -> Result<u64, DbErr> {
+    /// The epoch, with `read_shared` reading the shared one when this handle has none to use.
+    async fn epoch_via<F, Fut>(&self, read_shared: F) -> Result<u64, DbErr>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<u64, DbErr>>,
+    {
         let local = self.db.epochs.current(self.tenant);
         match self.db.backend {
             Backend::Sqlite => Ok(local),
@@ -267,7 +290,7 @@ impl TenantDb {
                 if let Some(shared) = self.seen.get(local) {
                     return Ok(shared);
                 }
-                let shared = epochs::read_shared(conn, self.tenant).await?;
+                let shared = read_shared().await?;
                 self.seen.remember(local, shared);
                 Ok(shared)
             }

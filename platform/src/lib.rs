@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;
+mod epoch_reads;
 pub mod epochs;
 pub mod ids;
 pub mod invalidation;

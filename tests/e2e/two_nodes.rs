@@ -12,6 +12,9 @@
 //! - **Answers kept in memory**: a client's files and a file's notes, and a member's activity
 //!   feed, kept in B's memory, follow a note shared and a file unshared through A on B's very
 //!   next request.
+//! - **Joined epoch reads**: B, busy with a client's concurrent reads, answers many of them
+//!   with one read of the firm's epoch, and still shows each note shared through A on its very
+//!   next request.
 //! - **Documents**: uploaded through one node, downloaded through the other with identical
 //!   bytes, by the member and by the client.
 //! - **Outbox**: 500 queued emails go out exactly once with both workers claiming from the same
@@ -26,6 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -49,6 +53,10 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 const SESSIONS_FROM_MEMORY: &str = r#"portico_session_lookups_total{source="cache"}"#;
 /// B's count of activity feeds it answered from memory.
 const FEEDS_FROM_MEMORY: &str = r#"portico_activity_feed_reads_total{source="memory"}"#;
+/// B's count of requests that read their firm's epoch from the database themselves…
+const EPOCHS_READ: &str = r#"portico_shared_epoch_reads_total{source="database"}"#;
+/// …and of those that took a read another request started after they arrived.
+const EPOCHS_JOINED: &str = r#"portico_shared_epoch_reads_total{source="joined"}"#;
 /// The outbox lease in the tests about leases (the others keep the configured 120 s): a killed
 /// node's claims expire after this, so the test does not wait long.
 const LEASE_SECS: u64 = 2;
@@ -578,6 +586,104 @@ async fn a_clients_answers_kept_on_b_follow_writes_through_a_at_once() {
     println!(
         "B followed A's writes on the next request; test took {:?}",
         started.elapsed()
+    );
+}
+
+/// Requests B's client reads concurrently while notes are shared through A.
+const BUSY_READERS: usize = 16;
+/// Notes shared through A while B is busy.
+const NOTES_WHILE_BUSY: usize = 10;
+
+/// B joins the epoch reads of a busy firm's concurrent requests (each request takes only a read
+/// that started after it arrived), and that keeps the promise above: with sixteen of the
+/// client's reads always under way on B, every note shared through A is in B's very next
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_joins_a_busy_firms_epoch_reads_and_still_follows_each_write_through_a_at_once() {
+    let nodes = Nodes::start().await;
+    let http = new_client();
+    let firm = onboard(&nodes, &http).await;
+    let (a, b) = (&nodes.a, &nodes.b);
+    let client = client_on_a_file(&nodes, &http, &firm).await;
+    let files_on_b = b.firm_url(&firm.slug, "/api/v1/portal/files");
+    let notes_path = format!("/files/{}/notes", client.file);
+    let notes_on_b = b.firm_url(&firm.slug, &format!("/api/v1/portal{notes_path}"));
+    let (read_before, joined_before) = (
+        b.counter(&http, EPOCHS_READ).await,
+        b.counter(&http, EPOCHS_JOINED).await,
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..BUSY_READERS)
+        .map(|_| {
+            let (http, url, token, stop) = (
+                http.clone(),
+                files_on_b.clone(),
+                client.token.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut answered = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = http
+                        .get(&url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("client's files on B")
+                        .status();
+                    assert_eq!(status, 200, "client's files on B while busy");
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    // Let the readers get going before the first write.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for n in 1..=NOTES_WHILE_BUSY {
+        let body = format!("Update {n}");
+        expect_json(
+            firm_api(a, &http, &firm, Method::POST, &notes_path)
+                .json(&json!({"body": body, "shared": true})),
+            201,
+            "shared note through A",
+        )
+        .await;
+        let notes = expect_json(
+            http.get(&notes_on_b).bearer_auth(&client.token),
+            200,
+            "notes on B right after A's note",
+        )
+        .await;
+        let notes = notes.as_array().expect("a list of notes");
+        assert_eq!(
+            notes.len(),
+            n,
+            "B's very next answer after note {n} through A: {notes:?}"
+        );
+        assert!(
+            notes.iter().any(|note| note["body"] == body.as_str()),
+            "note {n} in B's next answer: {notes:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut busy_reads = 0;
+    for reader in readers {
+        busy_reads += reader.await.expect("reader");
+    }
+
+    let read = b.counter(&http, EPOCHS_READ).await - read_before;
+    let joined = b.counter(&http, EPOCHS_JOINED).await - joined_before;
+    println!("B answered {busy_reads} busy reads; epoch read {read} times, joined {joined} times");
+    assert!(
+        joined > 0,
+        "B's concurrent requests joined epoch reads ({read} read, {joined} joined)"
+    );
+    assert!(
+        read < busy_reads,
+        "fewer epoch reads ({read}) than requests ({busy_reads})"
     );
 }
 

@@ -14,6 +14,10 @@ pub struct Metrics {
     session_lookups: IntCounterVec,
     activity_feeds: IntCounterVec,
     document_downloads: IntCounterVec,
+    /// Copied from the database handle's own counts at each render (the platform crate keeps
+    /// plain counters); the lock keeps two renders from adding the same difference twice.
+    shared_epoch_reads: IntCounterVec,
+    copying_epoch_reads: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Metrics {
@@ -58,7 +62,16 @@ impl Metrics {
             ),
             &["verification"],
         )?;
+        let shared_epoch_reads = IntCounterVec::new(
+            Opts::new(
+                "portico_shared_epoch_reads_total",
+                "PostgreSQL: requests by how they learned their firm's write epoch: read from \
+                 the database, or joined (a read another request started after they arrived)",
+            ),
+            &["source"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(shared_epoch_reads.clone()))?;
         registry.register(Box::new(document_downloads.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(session_lookups.clone()))?;
@@ -70,6 +83,8 @@ impl Metrics {
             session_lookups,
             activity_feeds,
             document_downloads,
+            shared_epoch_reads,
+            copying_epoch_reads: Default::default(),
         })
     }
 
@@ -106,7 +121,20 @@ impl Metrics {
         self.activity_feeds.with_label_values(&[source]).inc();
     }
 
-    pub fn render(&self) -> String {
+    /// The text exposition, with the shared epoch reads `(read, joined)` counted so far by the
+    /// database handle ([`portico_platform::Database::shared_epoch_reads`]).
+    pub fn render(&self, shared_epoch_reads: (u64, u64)) -> String {
+        {
+            let _copying = self
+                .copying_epoch_reads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (read, joined) = shared_epoch_reads;
+            for (source, total) in [("database", read), ("joined", joined)] {
+                let counter = self.shared_epoch_reads.with_label_values(&[source]);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+        }
         let mut buffer = Vec::new();
         if TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
@@ -160,7 +188,7 @@ mod tests {
     fn renders_prometheus_text() {
         let metrics = Metrics::new().expect("metrics");
         metrics.observe("GET", "/healthz", 200, 0.002);
-        let text = metrics.render();
+        let text = metrics.render((3, 5));
         assert!(
             text.contains(
                 "portico_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
@@ -168,5 +196,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("portico_http_request_duration_seconds_bucket"));
+        assert!(
+            text.contains("portico_shared_epoch_reads_total{source=\"joined\"} 5"),
+            "{text}"
+        );
+        let again = metrics.render((4, 5));
+        assert!(
+            again.contains("portico_shared_epoch_reads_total{source=\"database\"} 4"),
+            "the database handle's totals, not their sum over renders: {again}"
+        );
     }
 }

@@ -67,7 +67,7 @@ async fn applied_migrations(state: &AppState) -> Result<usize, sea_orm::DbErr> {
 pub fn metrics(state: Data<&AppState>) -> Response {
     state
         .metrics
-        .render()
+        .render(state.db.shared_epoch_reads())
         .with_content_type("text/plain; version=0.0.4")
         .into_response()
 }
