@@ -1,14 +1,20 @@
-//! The operator console (HTML): sign-in, host-only session cookie, CSRF, onboarding forms.
+//! The operator console (HTML): sign-in, host-only session cookie, CSRF, onboarding forms; and
+//! wrong operator tokens (console or API) locking out their address.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{TestApp, new_client, unique_slug};
 
 on_both_backends!(
     console_sign_in_onboard_suspend_and_sign_out,
-    console_forms_refuse_cross_site_requests
+    console_forms_refuse_cross_site_requests,
+    wrong_operator_tokens_lock_out_their_address_on_the_console_and_the_api
 );
+
+/// Wrong operator tokens an address may send before it is refused (`operator_throttle::LIMIT`).
+const WRONG_TOKENS_ALLOWED: usize = 10;
 
 fn csrf_of(page: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
@@ -281,4 +287,100 @@ async fn console_forms_refuse_cross_site_requests(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(on_firm.status(), StatusCode::NOT_FOUND);
+}
+
+/// Ten wrong tokens from one address (through the API and the console together) and that
+/// address is refused — 429 with Retry-After, even with the right token, on both — while
+/// another address signs in; a right token before the limit clears the count.
+async fn wrong_operator_tokens_lock_out_their_address_on_the_console_and_the_api(app: TestApp) {
+    let app = TestApp::spawn_with(app.backend, json!({"auth": {"trusted_proxy_hops": 1}})).await;
+    let http = new_client();
+    let tenants = app.operator_url("/api/v1/platform/tenants");
+    let api = |address: &str, token: &str| {
+        http.get(&tenants)
+            .header("x-forwarded-for", address)
+            .bearer_auth(token)
+    };
+    let console = |address: &str, token: &str| {
+        new_client()
+            .post(app.operator_url("/login"))
+            .header("x-forwarded-for", address)
+            .header("origin", app.operator_url(""))
+            .form(&[("token", token.to_owned())])
+    };
+    let (guesser, operator, clears) = ("203.0.113.9", "198.51.100.4", "192.0.2.77");
+    let wrong = "not-the-operator-token-at-all";
+
+    // A right token before the limit starts the count again.
+    for _ in 0..WRONG_TOKENS_ALLOWED - 1 {
+        assert_eq!(api(clears, wrong).send().await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        api(clears, &app.operator_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for _ in 0..WRONG_TOKENS_ALLOWED - 1 {
+        assert_eq!(api(clears, wrong).send().await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        api(clears, &app.operator_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "nine wrong since the right one"
+    );
+
+    // Half the guesses through the API, half through the console: one count.
+    for attempt in 0..WRONG_TOKENS_ALLOWED {
+        let status = if attempt % 2 == 0 {
+            api(guesser, wrong).send().await.unwrap().status()
+        } else {
+            console(guesser, wrong).send().await.unwrap().status()
+        };
+        assert_eq!(status, 401, "wrong token {attempt}");
+    }
+    let refused = api(guesser, &app.operator_token).send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        429,
+        "the right token from a locked-out address"
+    );
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["status"], 429, "{problem}");
+    let page = console(guesser, &app.operator_token).send().await.unwrap();
+    assert_eq!(page.status(), 429, "the console refuses it too");
+    assert!(page.headers().contains_key("retry-after"));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Too many wrong tokens"), "{page}");
+
+    // Another address is not affected.
+    assert_eq!(
+        api(operator, &app.operator_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let signed_in = console(operator, &app.operator_token).send().await.unwrap();
+    assert_eq!(
+        signed_in.status(),
+        StatusCode::SEE_OTHER,
+        "console sign-in elsewhere"
+    );
 }

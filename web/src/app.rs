@@ -86,6 +86,7 @@ impl Application {
             client_sessions: crate::auth::memory_cache(),
             client_reads: crate::client_reads::ClientReads::default(),
             activity_feeds: crate::activity_feed::ActivityFeeds::default(),
+            operator_throttle: crate::operator_throttle::OperatorThrottle::default(),
             payments: portico_payments::Providers::new(db.clone(), &settings.payments),
             invalidations,
             settings,

@@ -16,6 +16,7 @@ pub mod firm_options;
 pub mod metrics;
 pub mod middleware;
 pub mod notify;
+pub mod operator_throttle;
 pub mod pages;
 pub mod portal_accounts;
 pub mod state;

@@ -39,6 +39,8 @@ pub struct Inner {
     pub client_reads: crate::client_reads::ClientReads,
     /// Members' activity feeds (see [`crate::activity_feed`]).
     pub activity_feeds: crate::activity_feed::ActivityFeeds,
+    /// Failed operator sign-ins per address (see [`crate::operator_throttle`]).
+    pub operator_throttle: crate::operator_throttle::OperatorThrottle,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers drain the node.
     pub accepting: AtomicBool,
     /// `portico demo`: enables the demo-only mail viewer.

@@ -39,8 +39,9 @@ pub type FirmHost = (Forbidden, NotFound);
 /// for a cookie session whose unsafe request lacks the CSRF header).
 pub type Session = (Unauthorized, FirmHost);
 
-/// The operator token, on the base domain only (404 elsewhere).
-pub type Operator = (Unauthorized, NotFound);
+/// The operator token, on the base domain only (404 elsewhere); 429 for an address that sent
+/// too many wrong tokens ([`crate::operator_throttle`]).
+pub type Operator = (Unauthorized, TooManyRequests, NotFound);
 
 /// A JSON body: 400 when it does not parse or lacks a field, 415 when it is not JSON.
 pub type JsonBody = (BadRequest, UnsupportedMediaType);

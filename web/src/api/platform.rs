@@ -1,5 +1,6 @@
 //! `/api/v1/platform`: operators onboard and operate firms. Base domain only; bearer operator
-//! token compared in constant time.
+//! token compared in constant time; an address with too many wrong tokens is refused for a
+//! while ([`crate::operator_throttle`]).
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -14,6 +15,7 @@ use portico_tenants::{NewTenant, RegistryError, TenantRecord};
 use secrecy::ExposeSecret;
 
 use super::{Answer, ApiTags, Conflict, JsonBody, Operator, Unprocessable};
+use crate::auth::client_ip;
 use crate::error::ApiError;
 use crate::middleware::RequestHost;
 use crate::state::AppState;
@@ -31,10 +33,16 @@ async fn check_operator(req: &Request, bearer: Bearer) -> Result<(), poem::Error
     let Some(state) = req.data::<AppState>() else {
         return Err(ApiError::unauthorized().into());
     };
+    let address = client_ip(req, state);
+    if let Some(wait) = state.operator_throttle.locked_for(address.as_deref()) {
+        return Err(ApiError::too_many_requests(wait.as_secs()).into());
+    }
     let expected = state.settings.platform.operator_token.expose_secret();
     if expected.is_empty() || !constant_time_eq(&bearer.token, expected) {
+        state.operator_throttle.failed(address.as_deref());
         return Err(ApiError::unauthorized().into());
     }
+    state.operator_throttle.succeeded(address.as_deref());
     Ok(())
 }
 
