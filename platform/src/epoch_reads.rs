@@ -147,6 +147,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
 
     use super::*;
 
@@ -157,63 +158,59 @@ mod tests {
         }
     }
 
+    /// A request of `firm` whose own read of the database, if it makes one, answers `answer`
+    /// once the returned sender fires (or is dropped); the request runs until it has its epoch.
+    fn request(
+        reads: &Arc<SharedEpochReads>,
+        firm: TenantId,
+        answer: Result<u64, DbErr>,
+    ) -> (oneshot::Sender<()>, JoinHandle<Result<u64, DbErr>>) {
+        let (finish, finished) = oneshot::channel::<()>();
+        let reads = reads.clone();
+        let task = tokio::spawn(async move {
+            reads
+                .read(firm, || async move {
+                    finished.await.ok();
+                    answer
+                })
+                .await
+        });
+        (finish, task)
+    }
+
+    async fn epoch_of(task: JoinHandle<Result<u64, DbErr>>) -> Option<u64> {
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(Result::ok)
+    }
+
     #[tokio::test]
     async fn a_request_takes_only_a_read_that_started_after_it_arrived() {
         let reads = Arc::new(SharedEpochReads::default());
         let firm = TenantId::new();
 
         // A read of epoch 1 is under way…
-        let (finish_first, first_done) = oneshot::channel::<()>();
-        let first = tokio::spawn({
-            let reads = reads.clone();
-            async move {
-                reads
-                    .read(firm, || async move {
-                        first_done.await.ok();
-                        Ok(1)
-                    })
-                    .await
-            }
-        });
+        let (finish_first, first) = request(&reads, firm, Ok(1));
         settle().await;
-
         // …when two more requests arrive (a write moved the epoch to 2 meanwhile). The first
         // of them must read again; the second takes that read, which started after it arrived.
-        let (finish_second, second_done) = oneshot::channel::<()>();
-        let second = tokio::spawn({
-            let reads = reads.clone();
-            async move {
-                reads
-                    .read(firm, || async move {
-                        second_done.await.ok();
-                        Ok(2)
-                    })
-                    .await
-            }
-        });
+        let (finish_second, second) = request(&reads, firm, Ok(2));
         settle().await;
-        let third = tokio::spawn({
-            let reads = reads.clone();
-            async move {
-                reads
-                    .read(firm, || async {
-                        panic!("a read under way answers this one")
-                    })
-                    .await
-            }
-        });
+        let (_, third) = request(&reads, firm, Ok(3));
         settle().await;
 
         finish_first.send(()).ok();
-        assert_eq!(first.await.ok().and_then(Result::ok), Some(1));
+        assert_eq!(epoch_of(first).await, Some(1));
         settle().await;
         assert!(
             !third.is_finished(),
             "the read it arrived during is too old"
         );
         finish_second.send(()).ok();
-        assert_eq!(second.await.ok().and_then(Result::ok), Some(2));
-        assert_eq!(third.await.ok().and_then(Result::ok), Some(2));
+        assert_eq!(epoch_of(second).await, Some(2));
+        assert_eq!(epoch_of(third).await, Some(2), "it took the second read");
         assert_eq!(reads.counts().get(), (2, 1));
         assert_eq!(reads.slots_held(), 0, "an idle firm keeps no slot");
     }
@@ -222,51 +219,24 @@ mod tests {
     async fn a_failed_read_leaves_the_waiters_to_read_for_themselves() {
         let reads = Arc::new(SharedEpochReads::default());
         let firm = TenantId::new();
-        let (fail, failing) = oneshot::channel::<()>();
-        let failed = tokio::spawn({
-            let reads = reads.clone();
-            async move {
-                reads
-                    .read(firm, || async move {
-                        failing.await.ok();
-                        Err(DbErr::Custom("connection lost".into()))
-                    })
-                    .await
-            }
-        });
+        let (fail, failed) = request(&reads, firm, Err(DbErr::Custom("connection lost".into())));
         settle().await;
-        let waiter = tokio::spawn({
-            let reads = reads.clone();
-            async move { reads.read(firm, || async { Ok(7) }).await }
-        });
+        let (finish_waiter, waiter) = request(&reads, firm, Ok(7));
         settle().await;
         fail.send(()).ok();
         assert!(matches!(failed.await, Ok(Err(_))));
-        let answer = tokio::time::timeout(Duration::from_secs(5), waiter).await;
-        assert_eq!(
-            answer.ok().and_then(Result::ok).and_then(Result::ok),
-            Some(7)
-        );
+        finish_waiter.send(()).ok();
+        assert_eq!(epoch_of(waiter).await, Some(7));
     }
 
     #[tokio::test]
     async fn firms_do_not_wait_for_each_other() {
         let reads = Arc::new(SharedEpochReads::default());
         let (a, b) = (TenantId::new(), TenantId::new());
-        let (_keep_open, never) = oneshot::channel::<()>();
-        let _stuck = tokio::spawn({
-            let reads = reads.clone();
-            async move {
-                reads
-                    .read(a, || async move {
-                        never.await.ok();
-                        Ok(1)
-                    })
-                    .await
-            }
-        });
+        let (_keep_a_reading, _stuck) = request(&reads, a, Ok(1));
         settle().await;
-        let other = tokio::time::timeout(Duration::from_secs(5), reads.read(b, || async { Ok(9) }));
-        assert_eq!(other.await.ok().and_then(Result::ok), Some(9));
+        let (finish_b, other) = request(&reads, b, Ok(9));
+        finish_b.send(()).ok();
+        assert_eq!(epoch_of(other).await, Some(9));
     }
 }

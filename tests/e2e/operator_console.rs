@@ -312,29 +312,17 @@ async fn wrong_operator_tokens_lock_out_their_address_on_the_console_and_the_api
     let wrong = "not-the-operator-token-at-all";
 
     // A right token before the limit starts the count again.
-    for _ in 0..WRONG_TOKENS_ALLOWED - 1 {
-        assert_eq!(api(clears, wrong).send().await.unwrap().status(), 401);
+    for round in 0..2 {
+        for _ in 0..WRONG_TOKENS_ALLOWED - 1 {
+            assert_eq!(api(clears, wrong).send().await.unwrap().status(), 401);
+        }
+        let right = api(clears, &app.operator_token).send().await.unwrap();
+        assert_eq!(
+            right.status(),
+            200,
+            "round {round}: nine wrong since the count began"
+        );
     }
-    assert_eq!(
-        api(clears, &app.operator_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    for _ in 0..WRONG_TOKENS_ALLOWED - 1 {
-        assert_eq!(api(clears, wrong).send().await.unwrap().status(), 401);
-    }
-    assert_eq!(
-        api(clears, &app.operator_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "nine wrong since the right one"
-    );
 
     // Half the guesses through the API, half through the console: one count.
     for attempt in 0..WRONG_TOKENS_ALLOWED {

@@ -152,6 +152,9 @@ class Server:
             "PORTICO_SERVER__PUBLIC_PORT": "0",
             "PORTICO_SERVER__BASE_DOMAIN": "localhost",
             "PORTICO_PLATFORM__OPERATOR_TOKEN": self.operator_token,
+            # One trusted proxy: the operator lock-out probe comes from an address of its own
+            # (X-Forwarded-For); every other request has none and counts as 127.0.0.1.
+            "PORTICO_AUTH__TRUSTED_PROXY_HOPS": "1",
             "PORTICO_MAIL__TRANSPORT": "file",
             "PORTICO_MAIL__FILE_DIR": str(self.mail_dir),
             "PORTICO_STORAGE__DIR": str(workdir / "documents"),
@@ -888,6 +891,25 @@ def specific_probes(api: Api, doc: dict, fx: Fixture, server: Server) -> None:
     })
     at("/platform/tenants/{slug}", "DELETE", "/platform/tenants/fuzzgone", 204, "delete", operator,
        {"confirm": "fuzzgone"})
+
+    # Ten wrong operator tokens lock their address out of every operator operation (429, even
+    # with the right token). The slug named is not a firm, so an operation that wrongly went
+    # through would answer 404, not touch the fixture.
+    guesser = {"host": server.host(), "headers": {"X-Forwarded-For": "203.0.113.50"}}
+    for _ in range(10):
+        api.call("GET", "/platform/tenants", token="not-the-operator-token-at-all", **guesser)
+    locked_out = {**guesser, "token": server.operator_token}
+    nobody = "/platform/tenants/fuzz-not-a-firm"
+    for method, template, path, body in [
+        ("GET", "/platform/tenants", "/platform/tenants", None),
+        ("POST", "/platform/tenants", "/platform/tenants",
+         {"slug": "fuzzlocked", "name": "Locked LLP", "admin_email": "l@locked.example", "admin_name": "L"}),
+        ("GET", "/platform/tenants/{slug}", nobody, None),
+        ("DELETE", "/platform/tenants/{slug}", nobody, {"confirm": "fuzz-not-a-firm"}),
+        ("POST", "/platform/tenants/{slug}/suspend", f"{nobody}/suspend", None),
+        ("POST", "/platform/tenants/{slug}/reactivate", f"{nobody}/reactivate", None),
+    ]:
+        at(template, method, path, 429, "address locked out by wrong operator tokens", locked_out, body)
 
     # A member without administrator rights.
     member = {"slug": slug, "token": fx.member_token}
