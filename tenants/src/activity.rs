@@ -300,14 +300,8 @@ pub async fn set_preferences(
     Ok(prefs)
 }
 
-/// The unread badge: client activity on the member's files since they last opened the feed.
-pub async fn unread(tx: &TenantTx, member: &Member) -> Result<u64, DbErr> {
-    let seen = preferences(tx, member.id).await?.activity_seen_at;
-    unread_since(tx, member, seen).await
-}
-
-/// [`unread`] for a caller that has read the member's preferences already (`seen` is their
-/// `activity_seen_at`): one statement fewer.
+/// The unread badge: client activity on the member's files since `seen`, their preferences'
+/// `activity_seen_at` (the caller reads the preferences in the same transaction).
 pub async fn unread_since(
     tx: &TenantTx,
     member: &Member,

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use portico_platform::token::constant_time_eq;
+
 /// Failed sign-ins an address may make per window.
 pub const LIMIT: u32 = 10;
 /// How long an address's failures count, from its first one.
@@ -29,6 +31,15 @@ pub struct OperatorThrottle {
 struct Failures {
     first: Instant,
     count: AtomicU32,
+}
+
+/// Why an operator token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Not the configured token (or none is configured); counted against the address.
+    Wrong,
+    /// The address has used up its failures; it may try again after this long.
+    LockedOut(Duration),
 }
 
 impl Default for OperatorThrottle {
@@ -54,8 +65,28 @@ impl OperatorThrottle {
         address.unwrap_or("unknown").to_owned()
     }
 
+    /// Checks the token `presented` from `address` against the configured `expected` one (empty:
+    /// the operator console and API are off): refused while the address is locked out, even
+    /// when right; a wrong token counts against it, the right one clears its count.
+    pub fn verify(
+        &self,
+        address: Option<&str>,
+        presented: &str,
+        expected: &str,
+    ) -> Result<(), Refused> {
+        if let Some(wait) = self.locked_for(address) {
+            return Err(Refused::LockedOut(wait));
+        }
+        if expected.is_empty() || !constant_time_eq(presented, expected) {
+            self.failed(address);
+            return Err(Refused::Wrong);
+        }
+        self.succeeded(address);
+        Ok(())
+    }
+
     /// How long `address` must still wait, if it has used up its failures.
-    pub fn locked_for(&self, address: Option<&str>) -> Option<Duration> {
+    fn locked_for(&self, address: Option<&str>) -> Option<Duration> {
         let failures = self.failures.get(&Self::key(address))?;
         if failures.count.load(Ordering::SeqCst) < self.limit {
             return None;
@@ -64,7 +95,7 @@ impl OperatorThrottle {
     }
 
     /// A wrong token from `address`.
-    pub fn failed(&self, address: Option<&str>) {
+    fn failed(&self, address: Option<&str>) {
         let failures = self.failures.get_with(Self::key(address), || {
             Arc::new(Failures {
                 first: Instant::now(),
@@ -75,7 +106,7 @@ impl OperatorThrottle {
     }
 
     /// The right token from `address`: its earlier failures no longer count.
-    pub fn succeeded(&self, address: Option<&str>) {
+    fn succeeded(&self, address: Option<&str>) {
         self.failures.invalidate(&Self::key(address));
     }
 }

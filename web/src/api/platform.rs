@@ -9,7 +9,6 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
-use portico_platform::token::constant_time_eq;
 use portico_tenants::audit::Actor;
 use portico_tenants::{NewTenant, RegistryError, TenantRecord};
 use secrecy::ExposeSecret;
@@ -18,6 +17,7 @@ use super::{Answer, ApiTags, Conflict, JsonBody, Operator, Unprocessable};
 use crate::auth::client_ip;
 use crate::error::ApiError;
 use crate::middleware::RequestHost;
+use crate::operator_throttle::Refused;
 use crate::state::AppState;
 
 /// The operator token from `platform.operator_token`.
@@ -33,17 +33,16 @@ async fn check_operator(req: &Request, bearer: Bearer) -> Result<(), poem::Error
     let Some(state) = req.data::<AppState>() else {
         return Err(ApiError::unauthorized().into());
     };
-    let address = client_ip(req, state);
-    if let Some(wait) = state.operator_throttle.locked_for(address.as_deref()) {
-        return Err(ApiError::too_many_requests(wait.as_secs()).into());
+    let verified = state.operator_throttle.verify(
+        client_ip(req, state).as_deref(),
+        &bearer.token,
+        state.settings.platform.operator_token.expose_secret(),
+    );
+    match verified {
+        Ok(()) => Ok(()),
+        Err(Refused::Wrong) => Err(ApiError::unauthorized().into()),
+        Err(Refused::LockedOut(wait)) => Err(ApiError::too_many_requests(wait.as_secs()).into()),
     }
-    let expected = state.settings.platform.operator_token.expose_secret();
-    if expected.is_empty() || !constant_time_eq(&bearer.token, expected) {
-        state.operator_throttle.failed(address.as_deref());
-        return Err(ApiError::unauthorized().into());
-    }
-    state.operator_throttle.succeeded(address.as_deref());
-    Ok(())
 }
 
 #[derive(Debug, Object)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::client_ip;
 use crate::middleware::{RequestHost, is_same_origin_request};
-use crate::operator_throttle;
+use crate::operator_throttle::{self, Refused};
 use crate::state::AppState;
 
 fn cookie_name(state: &AppState) -> &'static str {
@@ -153,29 +153,33 @@ pub async fn login_with(
             .templates
             .error_page(StatusCode::FORBIDDEN, "Cross-site requests are refused.");
     }
-    let address = client_ip(req, state);
-    if let Some(wait) = state.operator_throttle.locked_for(address.as_deref()) {
-        tracing::warn!("operator sign-in refused: too many failures from this address");
-        let message = format!(
-            "Too many wrong tokens from your address. Try again in {} minutes.",
-            operator_throttle::minutes(wait)
-        );
-        let mut page = login_page(state, Some(&message), StatusCode::TOO_MANY_REQUESTS);
-        page.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
-        return page;
+    let verified = state.operator_throttle.verify(
+        client_ip(req, state).as_deref(),
+        &form.token,
+        state.settings.platform.operator_token.expose_secret(),
+    );
+    match verified {
+        Ok(()) => {}
+        Err(Refused::Wrong) => {
+            tracing::warn!("operator sign-in refused");
+            return login_page(
+                state,
+                Some("That token is not valid."),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+        Err(Refused::LockedOut(wait)) => {
+            tracing::warn!("operator sign-in refused: too many failures from this address");
+            let message = format!(
+                "Too many wrong tokens from your address. Try again in {} minutes.",
+                operator_throttle::minutes(wait)
+            );
+            let mut page = login_page(state, Some(&message), StatusCode::TOO_MANY_REQUESTS);
+            page.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return page;
+        }
     }
-    let expected = state.settings.platform.operator_token.expose_secret();
-    if expected.is_empty() || !constant_time_eq(&form.token, expected) {
-        tracing::warn!("operator sign-in refused");
-        state.operator_throttle.failed(address.as_deref());
-        return login_page(
-            state,
-            Some("That token is not valid."),
-            StatusCode::UNAUTHORIZED,
-        );
-    }
-    state.operator_throttle.succeeded(address.as_deref());
     match operator::start(&state.db).await {
         Ok(raw) => {
             let mut cookie = Cookie::new_with_str(cookie_name(state), raw.reveal());
