@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access_log;
 mod audit;
 mod billing;
 mod billing_stripe;

@@ -85,7 +85,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             let settings = Settings::load(config.as_deref())?;
             // Documents cannot be stored or read without the master key: refuse to start.
             portico_platform::crypto::MasterKey::from_settings(&settings.storage)?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             if settings.database.migrate_on_start {
                 migrate(&settings).await?;
             }
@@ -102,7 +102,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         }
         Command::Migrate { config } => {
             let settings = Settings::load(config.as_deref())?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             migrate(&settings).await?;
             writeln!(out, "migrations applied")?;
             Ok(())
@@ -110,7 +110,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         Command::Demo { config } => demo(config, out).await,
         Command::Tenant { config, action } => {
             let settings = Settings::load(config.as_deref())?;
-            telemetry::init(&settings.log);
+            let _logs = telemetry::init(&settings.log);
             let registry = registry(&settings).await?;
             tenant_command(&registry, action, out).await
         }
@@ -252,7 +252,7 @@ const DEMO_ADMIN: &str = "admin@demo.example";
 
 async fn demo(config: Option<PathBuf>, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let mut settings = Settings::load(config.as_deref())?;
-    telemetry::init(&settings.log);
+    let _logs = telemetry::init(&settings.log);
     let generated_token = settings.platform.operator_token.expose_secret().is_empty();
     if generated_token {
         settings.platform.operator_token =

@@ -174,8 +174,10 @@ impl ServerEnv {
         let (addr_tx, mut addr_rx) = tokio::sync::mpsc::unbounded_channel();
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
-        tokio::spawn(collect(stdout, output.clone(), addr_tx.clone()));
-        tokio::spawn(collect(stderr, output.clone(), addr_tx));
+        let readers = vec![
+            tokio::spawn(collect(stdout, output.clone(), addr_tx.clone())),
+            tokio::spawn(collect(stderr, output.clone(), addr_tx)),
+        ];
 
         let addr = tokio::select! {
             addr = addr_rx.recv() => addr,
@@ -199,6 +201,7 @@ impl ServerEnv {
             child,
             addr,
             output,
+            readers,
             operator_token: self.operator_token.clone(),
         }
     }
@@ -328,6 +331,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     pub operator_token: String,
     output: Arc<Mutex<String>>,
+    /// The tasks reading stdout and stderr into `output`; they end at the pipes' end.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -378,8 +383,9 @@ impl ServerProcess {
             .map(|status| status.expect("wait for the server"))
     }
 
-    /// SIGTERM, then waits for a clean exit (status 0 within 30 s).
-    pub async fn stop(mut self) {
+    /// SIGTERM, then waits for a clean exit (status 0 within 30 s). Returns everything the
+    /// server wrote, up to its last line.
+    pub async fn stop(mut self) -> String {
         self.signal("TERM").await;
         let status = self.wait(Duration::from_secs(30)).await;
         assert!(
@@ -387,6 +393,14 @@ impl ServerProcess {
             "server did not stop cleanly on SIGTERM ({status:?}):\n{}",
             self.output()
         );
+        for reader in std::mem::take(&mut self.readers) {
+            let read_to_end = tokio::time::timeout(Duration::from_secs(10), reader).await;
+            assert!(
+                read_to_end.is_ok(),
+                "the server's output did not end after it exited"
+            );
+        }
+        self.output()
     }
 }
 
