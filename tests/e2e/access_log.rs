@@ -110,8 +110,8 @@ async fn every_request_is_logged_once_while_running_and_through_shutdown() {
     // The server's last words, logged just before it exits, are written out too.
     let last = output
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .last()
+        .rev()
+        .find_map(|line| serde_json::from_str::<Value>(line).ok())
         .expect("JSON log lines");
     assert_eq!(last["message"], "stopped", "the last line logged: {last}");
 
