@@ -19,6 +19,7 @@ on_both_backends!(
     wrong_passwords_lock_the_account_but_not_reset,
     many_accounts_from_one_address_lock_that_address,
     reset_answers_the_same_for_unknown_emails_and_ends_sessions,
+    sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password,
 );
 
 async fn setup_link_sets_password_once_and_signs_in(app: TestApp) {
@@ -563,4 +564,92 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
     .await;
     app.sign_in(&a.slug, &a.email, "the newest passphrase 2028")
         .await;
+}
+
+/// CHECKS 3: an unknown email and a known one with a wrong password get the same status and
+/// body, and their median answer times differ by less than 10% over 200 trials each. Both
+/// verify a password (the unknown one against a dummy hash of the same parameters), and both
+/// count a failure. The throttles stay as configured: each trial comes from an address of its
+/// own (behind one trusted proxy) with an unknown email of its own, and a right password clears
+/// the known account's count before it reaches the lock (untimed). The trials alternate in
+/// ABBA order so that drift on a busy machine falls on both alike.
+async fn sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(app: TestApp) {
+    let backend = app.backend;
+    drop(app);
+    let app = TestApp::spawn_with(backend, json!({"auth": {"trusted_proxy_hops": 1}})).await;
+    let a = app.firm_with_admin().await;
+    let url = app.firm_url(&a.slug, "/api/v1/firm/session");
+    let http = new_client();
+    let attempt = |email: String, password: &'static str, address: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let started = Instant::now();
+            let response = http
+                .post(&url)
+                .header("x-forwarded-for", address)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            (started.elapsed(), status, body)
+        }
+    };
+
+    const TRIALS: usize = 200;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let mut answers = std::collections::BTreeSet::new();
+    for i in 0..TRIALS {
+        let address = format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250);
+        if i % 4 == 0 {
+            let (_, status, _) = attempt(a.email.clone(), STRONG_PASSWORD, address.clone()).await;
+            assert_eq!(status, 200, "the right password clears the count ({i})");
+        }
+        let order = if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_known in order {
+            let email = if is_known {
+                a.email.clone()
+            } else {
+                format!("nobody-{i}@{}.example", a.slug)
+            };
+            let (took, status, body) = attempt(email, "wrong password here", address.clone()).await;
+            answers.insert((status, body));
+            if is_known {
+                known.push(took);
+            } else {
+                unknown.push(took);
+            }
+        }
+    }
+    assert_eq!(
+        answers.len(),
+        1,
+        "one status and body for both kinds of failure: {answers:?}"
+    );
+    assert_eq!(answers.first().map(|(status, _)| *status), Some(401));
+    known.sort();
+    unknown.sort();
+    let (k, u) = (
+        known[TRIALS / 2].as_secs_f64(),
+        unknown[TRIALS / 2].as_secs_f64(),
+    );
+    let difference = (k - u).abs() / k.min(u);
+    assert!(
+        difference < 0.10,
+        "median sign-in time: known email {:.2} ms, unknown {:.2} ms ({:.1}% apart)",
+        k * 1000.0,
+        u * 1000.0,
+        difference * 100.0
+    );
+    println!(
+        "median sign-in time: known email {:.2} ms, unknown {:.2} ms ({:.1}% apart)",
+        k * 1000.0,
+        u * 1000.0,
+        difference * 100.0
+    );
 }
