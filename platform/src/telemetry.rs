@@ -2,10 +2,11 @@
 //! by a thread of its own.
 //!
 //! Every request writes an access-log line. Written on the request's worker thread, each line
-//! was a `write(2)` under stderr's lock, which the workers also queued on: with the line written
-//! from a log thread instead, the JSON reads serve about a third more requests (bench/,
-//! BENCHMARKS.md). The log thread drains what has queued into one buffer and writes it at
-//! once, flushing whenever the queue is empty, so lines still appear as they happen.
+//! was a `write(2)` under stderr's lock, which the workers also queued on; logging was about a
+//! sixth of the CPU of a JSON read. With the lines written by a log thread, the reads serve up
+//! to a tenth more requests (BENCHMARKS.md, item 19). The log thread drains what has queued
+//! into one buffer and writes it at once, flushing whenever the queue is empty, so lines still
+//! appear as they happen.
 //!
 //! No line is dropped: when a burst fills the queue, the thread logging waits for room as it
 //! waited for stderr before. The queue is flushed when the [`LogGuard`] is dropped — keep it
