@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::firm::STRONG_PASSWORD;
+use crate::support::firm::{FirmSession, STRONG_PASSWORD};
 use crate::support::{TestApp, expect_problem, link_token, new_client};
 
 on_both_backends!(
@@ -567,13 +567,67 @@ async fn reset_answers_the_same_for_unknown_emails_and_ends_sessions(app: TestAp
         .await;
 }
 
+/// Trial `i`'s order of the known (`true`) and the unknown (`false`) email: ABBA, so that drift
+/// on a busy machine falls on both alike.
+fn abba(i: usize) -> [bool; 2] {
+    if i.is_multiple_of(2) {
+        [true, false]
+    } else {
+        [false, true]
+    }
+}
+
+/// The email of a trial: the member's, or an unknown one of the trial's own (an unknown email
+/// counts failures too, so each trial has its own).
+fn trial_email(firm: &FirmSession, is_known: bool, i: usize) -> String {
+    if is_known {
+        firm.email.clone()
+    } else {
+        format!("nobody-{i}@{}.example", firm.slug)
+    }
+}
+
+/// Answer times for a known and an unknown email, compared by their medians.
+#[derive(Default)]
+struct KnownAndUnknown {
+    known: Vec<Duration>,
+    unknown: Vec<Duration>,
+}
+
+impl KnownAndUnknown {
+    fn record(&mut self, is_known: bool, took: Duration) {
+        if is_known {
+            self.known.push(took);
+        } else {
+            self.unknown.push(took);
+        }
+    }
+
+    /// Prints the medians of `what` and asserts they differ by less than 10%.
+    fn assert_medians_within_a_tenth(mut self, what: &str) {
+        let median = |times: &mut Vec<Duration>| {
+            times.sort();
+            times[times.len() / 2].as_secs_f64()
+        };
+        let (k, u) = (median(&mut self.known), median(&mut self.unknown));
+        let difference = (k - u).abs() / k.min(u);
+        let report = format!(
+            "median {what} time: known email {:.3} ms, unknown {:.3} ms ({:.1}% apart)",
+            k * 1000.0,
+            u * 1000.0,
+            difference * 100.0
+        );
+        println!("{report}");
+        assert!(difference < 0.10, "{report}");
+    }
+}
+
 /// CHECKS 3: an unknown email and a known one with a wrong password get the same status and
 /// body, and their median answer times differ by less than 10% over 200 trials each. Both
 /// verify a password (the unknown one against a dummy hash of the same parameters), and both
 /// count a failure. The throttles stay as configured: each trial comes from an address of its
 /// own (behind one trusted proxy) with an unknown email of its own, and a right password clears
-/// the known account's count before it reaches the lock (untimed). The trials alternate in
-/// ABBA order so that drift on a busy machine falls on both alike.
+/// the known account's count before it reaches the lock (untimed). ABBA order ([`abba`]).
 async fn sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(app: TestApp) {
     let backend = app.backend;
     drop(app);
@@ -598,33 +652,19 @@ async fn sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(app:
         }
     };
 
-    const TRIALS: usize = 200;
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let mut times = KnownAndUnknown::default();
     let mut answers = std::collections::BTreeSet::new();
-    for i in 0..TRIALS {
+    for i in 0..200 {
         let address = format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250);
         if i % 4 == 0 {
             let (_, status, _) = attempt(a.email.clone(), STRONG_PASSWORD, address.clone()).await;
             assert_eq!(status, 200, "the right password clears the count ({i})");
         }
-        let order = if i % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_known in order {
-            let email = if is_known {
-                a.email.clone()
-            } else {
-                format!("nobody-{i}@{}.example", a.slug)
-            };
+        for is_known in abba(i) {
+            let email = trial_email(&a, is_known, i);
             let (took, status, body) = attempt(email, "wrong password here", address.clone()).await;
             answers.insert((status, body));
-            if is_known {
-                known.push(took);
-            } else {
-                unknown.push(took);
-            }
+            times.record(is_known, took);
         }
     }
     assert_eq!(
@@ -633,26 +673,7 @@ async fn sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(app:
         "one status and body for both kinds of failure: {answers:?}"
     );
     assert_eq!(answers.first().map(|(status, _)| *status), Some(401));
-    known.sort();
-    unknown.sort();
-    let (k, u) = (
-        known[TRIALS / 2].as_secs_f64(),
-        unknown[TRIALS / 2].as_secs_f64(),
-    );
-    let difference = (k - u).abs() / k.min(u);
-    assert!(
-        difference < 0.10,
-        "median sign-in time: known email {:.2} ms, unknown {:.2} ms ({:.1}% apart)",
-        k * 1000.0,
-        u * 1000.0,
-        difference * 100.0
-    );
-    println!(
-        "median sign-in time: known email {:.2} ms, unknown {:.2} ms ({:.1}% apart)",
-        k * 1000.0,
-        u * 1000.0,
-        difference * 100.0
-    );
+    times.assert_medians_within_a_tenth("sign-in");
 }
 
 /// CHECKS 8: a reset request for an unknown email and for a known one answer alike (`202`,
@@ -661,25 +682,15 @@ async fn sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(app:
 /// before any lookup; the known one's lookup and email then run in the background, so each
 /// request waits 20 ms for the one before it to have finished that (a few milliseconds, more on
 /// a busy machine), or the request after a known one would be timed against its background
-/// work. ABBA order, as above.
+/// work. ABBA order ([`abba`]).
 async fn a_reset_request_takes_as_long_for_an_unknown_email(app: TestApp) {
     let a = app.firm_with_admin().await;
     let url = app.firm_url(&a.slug, "/api/v1/firm/password-reset");
     let http = new_client();
-    const TRIALS: usize = 400;
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..TRIALS {
-        let order = if i % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_known in order {
-            let email = if is_known {
-                a.email.clone()
-            } else {
-                format!("nobody-{i}@{}.example", a.slug)
-            };
+    let mut times = KnownAndUnknown::default();
+    for i in 0..400 {
+        for is_known in abba(i) {
+            let email = trial_email(&a, is_known, i);
             tokio::time::sleep(Duration::from_millis(20)).await;
             let started = Instant::now();
             let response = http
@@ -688,34 +699,10 @@ async fn a_reset_request_takes_as_long_for_an_unknown_email(app: TestApp) {
                 .send()
                 .await
                 .unwrap();
-            let took = started.elapsed();
+            times.record(is_known, started.elapsed());
             assert_eq!(response.status(), 202, "{i}");
             assert!(response.text().await.unwrap().is_empty(), "{i}");
-            if is_known {
-                known.push(took);
-            } else {
-                unknown.push(took);
-            }
         }
     }
-    known.sort();
-    unknown.sort();
-    let (k, u) = (
-        known[TRIALS / 2].as_secs_f64(),
-        unknown[TRIALS / 2].as_secs_f64(),
-    );
-    let difference = (k - u).abs() / k.min(u);
-    println!(
-        "median reset request time: known email {:.3} ms, unknown {:.3} ms ({:.1}% apart)",
-        k * 1000.0,
-        u * 1000.0,
-        difference * 100.0
-    );
-    assert!(
-        difference < 0.10,
-        "median reset request time: known email {:.3} ms, unknown {:.3} ms ({:.1}% apart)",
-        k * 1000.0,
-        u * 1000.0,
-        difference * 100.0
-    );
+    times.assert_medians_within_a_tenth("reset request");
 }
