@@ -29,6 +29,7 @@ use sea_orm::DbErr;
 
 use crate::auth::MemberCtx;
 use crate::state::AppState;
+use crate::templates::Templates;
 
 /// Entries per feed, newest first (the page and the API).
 pub const FEED_LIMIT: u64 = 200;
@@ -57,8 +58,44 @@ pub struct Unread {
 pub struct Feed {
     entries: Vec<Entry>,
     days: Option<i64>,
-    /// The entries as the page renders them, built once for as long as the feed is kept.
-    page_rows: OnceLock<Vec<minijinja::Value>>,
+    /// The entries' table rows as the page shows them, rendered once for as long as the feed
+    /// is kept (see [`Feed::page_rows`]).
+    page_rows: OnceLock<PageRows>,
+}
+
+/// Every entry's row, rendered, as one piece of HTML.
+#[derive(Debug)]
+struct PageRows {
+    /// All rows, newest first, as a value the page's template places as it is. Cloning it
+    /// shares the text: a page showing every row copies none of it.
+    all: minijinja::Value,
+    /// Where each row ends in `all`.
+    ends: Vec<usize>,
+}
+
+impl PageRows {
+    fn render(entries: &[Entry], templates: &Templates) -> Result<Self, minijinja::Error> {
+        let mut html = String::new();
+        let mut ends = Vec::with_capacity(entries.len());
+        for entry in entries {
+            html.push_str(&templates.fragment(ROW_TEMPLATE, page_row(entry))?);
+            ends.push(html.len());
+        }
+        Ok(Self {
+            all: minijinja::Value::from_safe_string(html),
+            ends,
+        })
+    }
+
+    /// The first `count` rows.
+    fn first(&self, count: usize) -> minijinja::Value {
+        if count >= self.ends.len() {
+            return self.all.clone();
+        }
+        let end = count.checked_sub(1).map_or(0, |last| self.ends[last]);
+        let html = self.all.as_str().unwrap_or_default();
+        minijinja::Value::from_safe_string(html[..end].to_owned())
+    }
 }
 
 impl Feed {
@@ -67,12 +104,23 @@ impl Feed {
         &self.entries[..self.shown()]
     }
 
-    /// [`entries`](Self::entries) as the page's template takes them.
-    pub fn page_rows(&self) -> Vec<minijinja::Value> {
-        let rows = self
-            .page_rows
-            .get_or_init(|| self.entries.iter().map(page_row).collect());
-        rows[..self.shown()].to_vec()
+    /// [`entries`](Self::entries) as the page's table rows (`firm_activity_row.html`, escaped
+    /// by the template engine like every page), ready to be placed in the page as they are.
+    ///
+    /// The rows are rendered once per kept feed, not once per view: a page of entries is
+    /// rendered many times over while nothing changes (a member re-opening it, several members
+    /// of a firm), and rendering them was most of the page's cost (BENCHMARKS.md, item 20).
+    /// A row depends on its entry alone — nothing of the viewer, the time or the request — so
+    /// a kept row is exactly what rendering it again would give.
+    pub fn page_rows(&self, templates: &Templates) -> Result<minijinja::Value, minijinja::Error> {
+        let rows = match self.page_rows.get() {
+            Some(rows) => rows,
+            None => {
+                let rendered = PageRows::render(&self.entries, templates)?;
+                self.page_rows.get_or_init(|| rendered)
+            }
+        };
+        Ok(rows.first(self.shown()))
     }
 
     /// How many entries are still inside the period: a prefix, as they are newest first.
@@ -98,12 +146,21 @@ impl Feed {
                     + e.file_number.as_ref().map_or(0, String::len)
             })
             .sum();
+        // The rendered rows, once the page is opened, hold the strings again and the markup.
+        let rows = strings + feed.entries.len() * ROW_MARKUP_BYTES;
         let bytes = std::mem::size_of::<Feed>()
             + feed.entries.len() * std::mem::size_of::<Entry>()
-            + strings;
+            + strings
+            + rows;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
+
+/// One entry's row of the page's table.
+const ROW_TEMPLATE: &str = "firm_activity_row.html";
+/// Bytes of a rendered row besides the entry's own strings (`ROW_TEMPLATE`'s markup, the time
+/// and the file's link), rounded up.
+const ROW_MARKUP_BYTES: usize = 400;
 
 fn page_row(e: &Entry) -> minijinja::Value {
     minijinja::context! {
@@ -223,10 +280,37 @@ mod tests {
         };
         let last_day = kept(Some(1));
         assert_eq!(summaries(&last_day), ["an hour ago"]);
-        assert_eq!(last_day.page_rows().len(), 1);
+        let templates = Templates::load().expect("templates");
+        let rows = last_day.page_rows(&templates).expect("rows").to_string();
+        assert_eq!(rows.matches("<tr").count(), 1, "{rows}");
+        assert!(rows.contains("an hour ago") && !rows.contains("aged out"), "{rows}");
         assert_eq!(summaries(&kept(Some(2))), ["an hour ago", "aged out"]);
         assert_eq!(kept(None).entries().len(), 2);
-        assert_eq!(kept(None).page_rows().len(), 2);
+        let all = kept(None).page_rows(&templates).expect("rows").to_string();
+        assert_eq!(all.matches("<tr").count(), 2, "{all}");
+        assert!(all.starts_with(&rows), "the rows shown are a prefix of all of them");
+    }
+
+    #[test]
+    fn kept_rows_are_escaped_and_say_what_the_entry_says() {
+        let mut feed = kept(None);
+        feed.entries[0].summary = "<script>alert(1)</script> & more".to_owned();
+        feed.entries[0].file_id = Some(uuid::Uuid::nil());
+        feed.entries[0].file_number = Some("2026-<b>7</b>".to_owned());
+        let templates = Templates::load().expect("templates");
+        let rows = feed.page_rows(&templates).expect("rows").to_string();
+        assert!(
+            rows.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; more"),
+            "{rows}"
+        );
+        assert!(!rows.contains("<script>") && !rows.contains("<b>"), "{rows}");
+        assert!(
+            rows.contains("href=\"/firm/files/00000000-0000-0000-0000-000000000000\""),
+            "{rows}"
+        );
+        assert!(rows.contains("Chris Client") && rows.contains("kind-client_activity"));
+        // Asking again gives the same rows, from what was kept.
+        assert_eq!(feed.page_rows(&templates).expect("rows").to_string(), rows);
     }
 
     #[test]

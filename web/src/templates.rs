@@ -44,6 +44,12 @@ impl Templates {
         }
     }
 
+    /// Renders `name`, a part of a page, with `ctx` — escaped as every page is, to be placed
+    /// in a page as it is.
+    pub fn fragment<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, minijinja::Error> {
+        self.env.get_template(name).and_then(|t| t.render(ctx))
+    }
+
     /// The standard error page.
     pub fn error_page(&self, status: StatusCode, message: &str) -> Response {
         self.page(

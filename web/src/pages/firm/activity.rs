@@ -69,10 +69,20 @@ async fn page(
             );
         }
     };
+    let rows = match feed.page_rows(&state.templates) {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::error!(error = %err, "rendering activity rows failed");
+            return state.templates.error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
+        }
+    };
     let prefs = &unread.preferences;
     // Everything shown is now seen: the badge is 0 without asking the database again.
     render_with_badge(&state, &ctx, "firm_activity.html", StatusCode::OK, "activity", minijinja::context! {
-        entries => feed.page_rows(),
+        rows => rows,
         new_since_last_visit => unread.count,
         kind => kind.map(|k| k.as_str()).unwrap_or(""),
         days => days,
