@@ -135,8 +135,11 @@ impl PasswordHasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let dummy = hash_in(&mut Workspace::default(), "portico-dummy-password-for-timing")
-            .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
+        let dummy = hash_in(
+            &mut Workspace::default(),
+            "portico-dummy-password-for-timing",
+        )
+        .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
         Self {
             jobs: spawn_hashing_threads(cores.saturating_sub(1).max(1)),
             dummy_hash: dummy.into(),
@@ -283,8 +286,16 @@ mod tests {
 
         let ours = hash_in(&mut workspace, "hunter2 but longer").expect("hash");
         let parsed = PasswordHash::new(&ours).expect("a PHC string");
-        assert!(argon2.verify_password(b"hunter2 but longer", &parsed).is_ok());
-        assert!(argon2.verify_password(b"hunter3 but longer", &parsed).is_err());
+        assert!(
+            argon2
+                .verify_password(b"hunter2 but longer", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon2
+                .verify_password(b"hunter3 but longer", &parsed)
+                .is_err()
+        );
     }
 
     /// The kept memory is reused as it is: what one hash left in it must not change the next
@@ -309,14 +320,21 @@ mod tests {
         workspace.release();
         assert!(workspace.blocks.is_empty());
         assert!(verify_in(&mut workspace, &second, "second password"));
-        assert!(verify_in(&mut Workspace::default(), &first, "first password"));
+        assert!(verify_in(
+            &mut Workspace::default(),
+            &first,
+            "first password"
+        ));
         for unusable in [
             "",
             "$argon2id$v=19$m=19456,t=2,p=1$",
             "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             "$argon2id$v=7$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
         ] {
-            assert!(!verify_in(&mut workspace, unusable, "first password"), "{unusable}");
+            assert!(
+                !verify_in(&mut workspace, unusable, "first password"),
+                "{unusable}"
+            );
         }
     }
 }

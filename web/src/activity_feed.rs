@@ -283,12 +283,18 @@ mod tests {
         let templates = Templates::load().expect("templates");
         let rows = last_day.page_rows(&templates).expect("rows").to_string();
         assert_eq!(rows.matches("<tr").count(), 1, "{rows}");
-        assert!(rows.contains("an hour ago") && !rows.contains("aged out"), "{rows}");
+        assert!(
+            rows.contains("an hour ago") && !rows.contains("aged out"),
+            "{rows}"
+        );
         assert_eq!(summaries(&kept(Some(2))), ["an hour ago", "aged out"]);
         assert_eq!(kept(None).entries().len(), 2);
         let all = kept(None).page_rows(&templates).expect("rows").to_string();
         assert_eq!(all.matches("<tr").count(), 2, "{all}");
-        assert!(all.starts_with(&rows), "the rows shown are a prefix of all of them");
+        assert!(
+            all.starts_with(&rows),
+            "the rows shown are a prefix of all of them"
+        );
     }
 
     #[test]
@@ -303,7 +309,10 @@ mod tests {
             rows.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; more"),
             "{rows}"
         );
-        assert!(!rows.contains("<script>") && !rows.contains("<b>"), "{rows}");
+        assert!(
+            !rows.contains("<script>") && !rows.contains("<b>"),
+            "{rows}"
+        );
         assert!(
             rows.contains("href=\"/firm/files/00000000-0000-0000-0000-000000000000\""),
             "{rows}"
