@@ -7,7 +7,8 @@
 //! go after [`IDLE_RELEASE`] without a hash. `Argon2::verify_password` would allocate and zero
 //! 19 MiB for every sign-in — memory traffic of a fifth of the hash's own, taken from the
 //! requests running on the other cores — and hand it back to the allocator, which returns it to
-//! the kernel later from whichever thread frees next. Hashing and verifying go through the same
+//! the kernel later from whichever thread frees next. The most held is unchanged: one 19 MiB
+//! per hashing thread, as when each hash in progress held its own. Hashing and verifying go through the same
 //! `argon2` and `password-hash` types (`hash_password_into_with_memory`, the PHC string, the
 //! constant-time `Output` comparison); only where the memory comes from differs.
 
