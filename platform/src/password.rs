@@ -8,9 +8,10 @@
 //! 19 MiB for every sign-in — memory traffic of a fifth of the hash's own, taken from the
 //! requests running on the other cores — and hand it back to the allocator, which returns it to
 //! the kernel later from whichever thread frees next. The most held is unchanged: one 19 MiB
-//! per hashing thread, as when each hash in progress held its own. Hashing and verifying go through the same
-//! `argon2` and `password-hash` types (`hash_password_into_with_memory`, the PHC string, the
-//! constant-time `Output` comparison); only where the memory comes from differs.
+//! per hashing thread, as when each hash in progress held its own. Hashing and verifying go
+//! through the same `argon2` and `password-hash` types (`hash_password_into_with_memory`, the
+//! PHC string, the constant-time `Output` comparison); only where the memory comes from
+//! differs.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -194,19 +195,10 @@ impl Default for PasswordHasher {
 fn hash_in(workspace: &mut Workspace, password: &str) -> Result<String, PasswordError> {
     let params = params();
     let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let salt_bytes = salt
-        .decode_b64(&mut salt_bytes)
-        .map_err(|_| PasswordError::Hashing)?;
     let mut output = [0u8; HASH_LEN];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_into_with_memory(
-            password.as_bytes(),
-            salt_bytes,
-            &mut output,
-            workspace.blocks(params.block_count()),
-        )
-        .map_err(|_| PasswordError::Hashing)?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    hash_into(workspace, &argon2, password, salt.as_salt(), &mut output)
+        .ok_or(PasswordError::Hashing)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -237,19 +229,28 @@ fn verify_in(workspace: &mut Workspace, stored: &str, password: &str) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
-        return false;
-    };
     let mut computed = vec![0u8; expected.len()];
-    let hashed = Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
-        password.as_bytes(),
-        salt_bytes,
-        &mut computed,
-        workspace.blocks(params.block_count()),
-    );
+    let argon2 = Argon2::new(algorithm, version, params);
     // `Output`'s equality is constant-time.
-    hashed.is_ok() && Output::new(&computed).is_ok_and(|computed| computed == expected)
+    hash_into(workspace, &argon2, password, salt, &mut computed).is_some()
+        && Output::new(&computed).is_ok_and(|computed| computed == expected)
+}
+
+/// Hashes `password` with `salt` into `output` (as long as the hash is to be) in `workspace`;
+/// `None` where `argon2` refuses the inputs.
+fn hash_into(
+    workspace: &mut Workspace,
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: Salt<'_>,
+    output: &mut [u8],
+) -> Option<()> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;
+    let blocks = workspace.blocks(argon2.params().block_count());
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt_bytes, output, blocks)
+        .ok()
 }
 
 #[cfg(test)]
@@ -270,8 +271,8 @@ mod tests {
         assert!(!hasher.verify(Some("garbage"), &pw).await);
     }
 
-    /// Hashes stored before the workspace was kept came from `PasswordHasher::hash_password`;
-    /// they must still verify, and ours must verify through the crate's own verifier.
+    /// Hashes stored before the workspace was kept came from the `argon2` crate's own
+    /// `hash_password`; they must still verify, and ours must verify through its verifier.
     #[test]
     fn hashes_match_the_crates_own_hasher_and_verifier_in_both_directions() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
