@@ -78,7 +78,7 @@ impl PageRows {
         let mut html = String::new();
         let mut ends = Vec::with_capacity(entries.len());
         for entry in entries {
-            html.push_str(&templates.fragment(ROW_TEMPLATE, page_row(entry))?);
+            html.push_str(&templates.render(ROW_TEMPLATE, page_row(entry))?);
             ends.push(html.len());
         }
         Ok(Self {

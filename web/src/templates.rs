@@ -33,7 +33,7 @@ impl Templates {
 
     /// Renders `name` with `ctx` as an HTML response with `status`.
     pub fn page<S: Serialize>(&self, name: &str, status: StatusCode, ctx: S) -> Response {
-        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+        match self.render(name, ctx) {
             Ok(body) => Html(body).with_status(status).into_response(),
             Err(err) => {
                 tracing::error!(template = name, error = %err, "template failed to render");
@@ -44,10 +44,20 @@ impl Templates {
         }
     }
 
-    /// Renders `name`, a part of a page, with `ctx` — escaped as every page is, to be placed
-    /// in a page as it is.
-    pub fn fragment<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, minijinja::Error> {
+    /// Renders `name`, a page or a part of one, with `ctx` — escaped as every page is; a part
+    /// is placed in a page as it is.
+    pub fn render<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, minijinja::Error> {
         self.env.get_template(name).and_then(|t| t.render(ctx))
+    }
+
+    /// The 500 page for a failure the person cannot act on: `what` failed, and why goes to the
+    /// log only.
+    pub fn server_error(&self, what: &str, cause: impl std::fmt::Display) -> Response {
+        tracing::error!(error = %cause, "{what}");
+        self.error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side.",
+        )
     }
 
     /// The standard error page.

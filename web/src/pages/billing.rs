@@ -45,11 +45,9 @@ const CSP_STRIPE: &str = "default-src 'self'; img-src 'self' data: https://*.str
      base-uri 'none'; frame-ancestors 'none'";
 
 fn internal_error(state: &AppState, cause: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %cause, "client billing page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state
+        .templates
+        .server_error("client billing page failed", cause)
 }
 
 /// The signed-in client on their firm's host, or where to go instead.

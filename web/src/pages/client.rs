@@ -23,11 +23,7 @@ use crate::portal_accounts;
 use crate::state::AppState;
 
 fn internal_error(state: &AppState, cause: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %cause, "client page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state.templates.server_error("client page failed", cause)
 }
 
 /// Renders a Portal page with the layout's context merged in.

@@ -70,11 +70,7 @@ pub async fn console(req: &Request, state: &AppState, outcome: Option<ConsoleOut
     let tenants = match state.registry.list().await {
         Ok(tenants) => tenants,
         Err(err) => {
-            tracing::error!(error = %err, "listing firms failed");
-            return state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return state.templates.server_error("listing firms failed", err);
         }
     };
     let created = req
@@ -190,13 +186,9 @@ pub async fn login_with(
             jar.add(cookie);
             Redirect::see_other("/").into_response()
         }
-        Err(err) => {
-            tracing::error!(error = %err, "operator session could not start");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        Err(err) => state
+            .templates
+            .server_error("operator session could not start", err),
     }
 }
 

@@ -50,13 +50,7 @@ pub async fn logo(state: Data<&AppState>, host: Data<&RequestHost>) -> Response 
         Ok(None) => state
             .templates
             .error_page(StatusCode::NOT_FOUND, "This firm has no logo."),
-        Err(err) => {
-            tracing::error!(error = %err, "loading logo failed");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        Err(err) => state.templates.server_error("loading logo failed", err),
     }
 }
 

@@ -62,21 +62,15 @@ async fn page(
     let (unread, feed) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
-            tracing::error!(error = %err, "loading activity failed");
-            return state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return state.templates.server_error("loading activity failed", err);
         }
     };
     let rows = match feed.page_rows(&state.templates) {
         Ok(rows) => rows,
         Err(err) => {
-            tracing::error!(error = %err, "rendering activity rows failed");
-            return state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return state
+                .templates
+                .server_error("rendering activity rows failed", err);
         }
     };
     let prefs = &unread.preferences;
@@ -127,12 +121,8 @@ async fn save_preferences(
     .await;
     match saved {
         Ok(()) => Redirect::see_other("/firm/activity?saved=1").into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "saving preferences failed");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        Err(err) => state
+            .templates
+            .server_error("saving preferences failed", err),
     }
 }

@@ -48,11 +48,9 @@ async fn page(req: &Request, state: Data<&AppState>, Query(query): Query<AuditQu
     let (members, entries) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
-            tracing::error!(error = %err, "loading the audit trail failed");
-            return state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return state
+                .templates
+                .server_error("loading the audit trail failed", err);
         }
     };
     let status = if filter.is_ok() {

@@ -150,13 +150,7 @@ pub async fn login(
             }
             response
         }
-        Err(LoginError::Internal(cause)) => {
-            tracing::error!(error = %cause, "sign-in failed");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        Err(LoginError::Internal(cause)) => state.templates.server_error("sign-in failed", cause),
     }
 }
 
@@ -279,11 +273,7 @@ async fn link_form(
         Ok(member) => (status, false, Some(member)),
         Err(PasswordLinkError::Unusable) => (StatusCode::GONE, true, None),
         Err(err) => {
-            tracing::error!(error = %err, "link lookup failed");
-            return state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
+            return state.templates.server_error("link lookup failed", err);
         }
     };
     let mut response = state.templates.page(
@@ -356,13 +346,9 @@ async fn link_submit(
         Err(PasswordLinkError::Unusable) => {
             link_form(req, state, page, token, None, StatusCode::GONE).await
         }
-        Err(PasswordLinkError::Internal(cause)) => {
-            tracing::error!(error = %cause, "setting a password failed");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        Err(PasswordLinkError::Internal(cause)) => state
+            .templates
+            .server_error("setting a password failed", cause),
     }
 }
 

@@ -893,11 +893,9 @@ async fn options_view(
                     stripe_account_id: s.stripe_account_id.unwrap_or_default(),
                 },
                 Err(err) => {
-                    tracing::error!(error = %err, "loading Options > Billing failed");
-                    return state.templates.error_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Something went wrong on our side.",
-                    );
+                    return state
+                        .templates
+                        .server_error("loading Options > Billing failed", err);
                 }
             }
         }

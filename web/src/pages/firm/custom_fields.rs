@@ -53,11 +53,9 @@ pub fn routes(route: Route) -> Route {
 }
 
 fn server_error(state: &AppState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "custom fields page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state
+        .templates
+        .server_error("custom fields page failed", err)
 }
 
 fn status_of(err: &CustomFieldError) -> StatusCode {

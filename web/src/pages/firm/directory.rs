@@ -43,11 +43,7 @@ pub fn routes(route: Route) -> Route {
 }
 
 fn internal(state: &AppState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "directory page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state.templates.server_error("directory page failed", err)
 }
 
 /// The `?done=` notices: fixed texts, so nothing from the address is echoed into the page.

@@ -70,13 +70,7 @@ fn refused(state: &AppState, err: ItemError) -> Response {
             .templates
             .error_page(StatusCode::UNPROCESSABLE_ENTITY, &m),
         ItemError::Forbidden(m) => state.templates.error_page(StatusCode::FORBIDDEN, &m),
-        ItemError::Db(err) => {
-            tracing::error!(error = %err, "file item change failed");
-            state.templates.error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-        }
+        ItemError::Db(err) => state.templates.server_error("file item change failed", err),
     }
 }
 

@@ -85,11 +85,7 @@ fn sentence(err: &MemberError) -> String {
 }
 
 fn server_error(state: &AppState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "members page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state.templates.server_error("members page failed", err)
 }
 
 async fn admin(req: &Request, state: &AppState) -> Result<MemberCtx, Response> {

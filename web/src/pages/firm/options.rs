@@ -411,11 +411,9 @@ fn capitalize(text: &str) -> String {
 }
 
 fn server_error(state: &AppState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "saving Client Portal options failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state
+        .templates
+        .server_error("saving Client Portal options failed", err)
 }
 
 #[cfg(test)]

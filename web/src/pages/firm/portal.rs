@@ -369,11 +369,7 @@ fn error_status(err: &PortalError) -> StatusCode {
 }
 
 fn internal(state: &AppState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "portal page failed");
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side.",
-    )
+    state.templates.server_error("portal page failed", err)
 }
 
 fn csrf_of(form: &HashMap<String, String>) -> &str {
