@@ -8,12 +8,12 @@
 //!
 //! It connects the way Portico does (sea-orm over sqlx, the same pool size; on SQLite WAL,
 //! `synchronous=FULL`, foreign keys and the busy timeout), to the same SQLite file or PostgreSQL
-//! database, as the same role.
+//! database, as the same role, and is served the way Portico is (`portico_web::http_server`), so
+//! that the ratios compare Portico's work, not two ways of serving connections.
 
 use std::time::Duration;
 
 use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json, Query};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -85,12 +85,8 @@ pub async fn serve(url: String, pool: u32, bind: String) -> anyhow::Result<()> {
         .at("/text", get(text))
         .at("/query", get(query))
         .data(db);
-    let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-    for addr in acceptor.local_addr() {
-        if let Some(addr) = addr.as_socket_addr() {
-            println!("listening on {addr}");
-        }
-    }
-    poem::Server::new_with_acceptor(acceptor).run(app).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    println!("listening on {}", listener.local_addr()?);
+    portico_web::http_server::serve(listener, app, std::future::pending(), None).await?;
     Ok(())
 }

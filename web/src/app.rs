@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, CookieJarManager};
 use poem::{Endpoint, EndpointExt, Response, Route, get, post};
 use portico_platform::cache::TenantCache;
@@ -35,7 +34,7 @@ pub struct BuildOptions {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     addr: SocketAddr,
     state: AppState,
     worker: Option<OutboxWorker>,
@@ -50,7 +49,6 @@ impl Application {
             .with_context(|| format!("cannot bind {}", settings.server.bind))?;
         let addr = listener.local_addr()?;
         settings.server.bind = addr;
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
 
         let db = Database::connect(&settings.database.url, &settings.database)
             .await
@@ -97,7 +95,7 @@ impl Application {
             demo: options.demo,
         });
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state,
             worker,
@@ -122,7 +120,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let Application {
-            acceptor,
+            listener,
             addr,
             state,
             worker,
@@ -153,9 +151,8 @@ impl Application {
             tracing::info!("shutdown requested: readiness is 503, draining");
             tokio::time::sleep(drain).await;
         };
-        let result = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(routes(state.clone()), signal, Some(grace))
-            .await;
+        let result =
+            crate::http_server::serve(listener, routes(state.clone()), signal, Some(grace)).await;
         let _ = stop_tx.send(true);
         for task in [worker_task, jobs_task].into_iter().flatten() {
             let _ = task.await;

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod firm_accounts;
 pub mod firm_options;
+pub mod http_server;
 pub mod metrics;
 pub mod middleware;
 pub mod notify;

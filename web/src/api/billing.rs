@@ -2,7 +2,6 @@
 //! side); the Billing module, payment methods and Pay Now (client side). Money is always
 //! `{amount: <integer minor units>, currency}`.
 
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::web::Data;
@@ -24,6 +23,7 @@ use super::items::SharedBody;
 use super::{
     Answer, ApiTags, Conflict, JsonBody, PaymentRequired, Provider, Session, Unprocessable,
 };
+use super::kept_json::KeptJson;
 use crate::auth::FirmMember;
 use crate::billing::{self, NewInvoiceInput, OfflinePaymentInput};
 use crate::client_auth::PortalClient;
@@ -791,7 +791,7 @@ impl PortalBillingApi {
         state: Data<&AppState>,
         auth: PortalClient,
         view: Query<Option<String>>,
-    ) -> Answer<Json<Arc<ClientBillingView>>, (Session, Unprocessable)> {
+    ) -> Answer<KeptJson<ClientBillingView>, (Session, Unprocessable)> {
         let ctx = auth.0;
         let name = view.0.unwrap_or_else(|| "all".into());
         let parsed = BillingView::parse(&name)
@@ -808,12 +808,10 @@ impl PortalBillingApi {
                 balance_owing: result.balance_owing.into(),
             })
         };
-        let bills = state
+        Ok(state
             .client_reads
-            .remembered(&ctx, "bills", since_last_login_key(&name, &ctx), load)
-            .await?;
-        // Serialized from the kept value itself (the schema is `ClientBillingView`'s).
-        Ok(Json(bills))
+            .remembered_json(&ctx, "bills", since_last_login_key(&name, &ctx), load)
+            .await?)
     }
 
     /// One of my invoices

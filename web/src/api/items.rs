@@ -1,7 +1,6 @@
 //! Notes, appointments and tasks on files (firm and client sides), their Portal flags, the
 //! activity feed and member preferences.
 
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -16,6 +15,7 @@ use portico_tenants::items::{
 };
 
 use super::{Answer, ApiTags, BadRequest, JsonBody, Session, Unprocessable};
+use super::kept_json::KeptJson;
 use crate::activity_feed;
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;
@@ -625,7 +625,7 @@ impl PortalItemsApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> Answer<Json<Arc<Vec<NoteView>>>, Session> {
+    ) -> Answer<KeptJson<Vec<NoteView>>, Session> {
         let ctx = client.0;
         let file = file_id(&id.0)?;
         let rules = sharing_rules(&state, &ctx.tenant).await?;
@@ -635,12 +635,10 @@ impl PortalItemsApi {
             tx.commit().await?;
             Ok::<_, ApiError>(list.into_iter().map(NoteView::from).collect::<Vec<_>>())
         };
-        let notes = state
+        Ok(state
             .client_reads
-            .remembered(&ctx, "file notes", file.to_string(), load)
-            .await?;
-        // Serialized from the kept value itself (the schema is the list's).
-        Ok(Json(notes))
+            .remembered_json(&ctx, "file notes", file.to_string(), load)
+            .await?)
     }
 
     /// Add a note to one of my files

@@ -14,6 +14,7 @@ pub mod firm_members;
 pub mod firm_options;
 pub mod firm_portal;
 pub mod items;
+pub mod kept_json;
 pub mod platform;
 pub mod portal;
 pub mod views;

@@ -15,6 +15,7 @@ use super::{
     Answer, ApiTags, FirmHost, Gone, JsonBody, Session, TooManyRequests, Unauthorized,
     Unprocessable,
 };
+use super::kept_json::KeptJson;
 use crate::auth::{client_ip, firm_of, session_cookie, sign_in};
 use crate::client_auth::{Clients, PortalClient};
 use crate::client_reads;
@@ -262,11 +263,16 @@ impl PortalApi {
         &self,
         state: Data<&AppState>,
         client: PortalClient,
-    ) -> Answer<Json<Vec<PortalFileView>>, Session> {
-        let files = client_reads::shared_files(&state, &client.0).await?;
-        Ok(Json(
-            files.iter().cloned().map(PortalFileView::from).collect(),
-        ))
+    ) -> Answer<KeptJson<Vec<PortalFileView>>, Session> {
+        let ctx = &client.0;
+        let load = async {
+            let files = client_reads::shared_files(&state, ctx).await?;
+            Ok::<_, ApiError>(files.iter().cloned().map(PortalFileView::from).collect())
+        };
+        Ok(state
+            .client_reads
+            .remembered_json(ctx, "shared files (JSON)", String::new(), load)
+            .await?)
     }
 
     /// One file shared with me
@@ -276,9 +282,17 @@ impl PortalApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> Answer<Json<PortalFileView>, Session> {
+    ) -> Answer<KeptJson<PortalFileView>, Session> {
         let id: FileId = id.0.parse().map_err(|_| ApiError::not_found())?;
-        let file = client_reads::shared_file(&state, &client.0, id).await?;
-        Ok(Json(file.ok_or_else(ApiError::not_found)?.into()))
+        let ctx = &client.0;
+        // "Not shared" is an error, and errors are never kept: it is looked up every time.
+        let load = async {
+            let file = client_reads::shared_file(&state, ctx, id).await?;
+            Ok::<_, ApiError>(PortalFileView::from(file.ok_or_else(ApiError::not_found)?))
+        };
+        Ok(state
+            .client_reads
+            .remembered_json(ctx, "shared file (JSON)", id.to_string(), load)
+            .await?)
     }
 }
