@@ -83,7 +83,10 @@ where
     connections.close();
     match grace {
         Some(grace) => {
-            if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+            if tokio::time::timeout(grace, connections.wait())
+                .await
+                .is_err()
+            {
                 tracing::warn!(
                     open = connections.len(),
                     "grace period over: closing the connections still open"
@@ -195,7 +198,11 @@ mod tests {
         let head = String::from_utf8(received[..head_end].to_vec()).unwrap();
         let length: usize = head
             .lines()
-            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
             .expect("a content-length header")
             .trim()
             .parse()
@@ -227,7 +234,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutdown_closes_the_listener_and_idle_connections_and_ends_stuck_ones_after_the_grace() {
+    async fn shutdown_closes_the_listener_and_idle_connections_and_ends_stuck_ones_after_the_grace()
+    {
         let running = start(Some(Duration::from_millis(300))).await;
         let mut idle = TcpStream::connect(running.addr).await.unwrap();
         let (head, _) = get_on(&mut idle, "/big").await;
@@ -244,13 +252,22 @@ mod tests {
         // The kept-alive connection that was answered closes at once.
         let mut buf = [0u8; 16];
         let idle_read = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf)).await;
-        assert!(matches!(idle_read, Ok(Ok(0))), "idle connection closed: {idle_read:?}");
+        assert!(
+            matches!(idle_read, Ok(Ok(0))),
+            "idle connection closed: {idle_read:?}"
+        );
 
         // The stuck one holds the server until the grace period is over, then is closed.
         let stopped = tokio::time::timeout(Duration::from_secs(5), running.server).await;
-        assert!(matches!(stopped, Ok(Ok(Ok(())))), "server stopped: {stopped:?}");
+        assert!(
+            matches!(stopped, Ok(Ok(Ok(())))),
+            "server stopped: {stopped:?}"
+        );
         let stuck_read = tokio::time::timeout(Duration::from_secs(2), stuck.read(&mut buf)).await;
-        assert!(matches!(stuck_read, Ok(Ok(0))), "stuck connection closed: {stuck_read:?}");
+        assert!(
+            matches!(stuck_read, Ok(Ok(0))),
+            "stuck connection closed: {stuck_read:?}"
+        );
         assert!(
             TcpStream::connect(running.addr).await.is_err(),
             "the listener is closed"

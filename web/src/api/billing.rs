@@ -2,7 +2,6 @@
 //! side); the Billing module, payment methods and Pay Now (client side). Money is always
 //! `{amount: <integer minor units>, currency}`.
 
-
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -20,10 +19,10 @@ use portico_platform::money::Money;
 use portico_tenants::audit::{self, AuditEvent};
 
 use super::items::SharedBody;
+use super::kept_json::KeptJson;
 use super::{
     Answer, ApiTags, Conflict, JsonBody, PaymentRequired, Provider, Session, Unprocessable,
 };
-use super::kept_json::KeptJson;
 use crate::auth::FirmMember;
 use crate::billing::{self, NewInvoiceInput, OfflinePaymentInput};
 use crate::client_auth::PortalClient;

@@ -1,7 +1,6 @@
 //! Notes, appointments and tasks on files (firm and client sides), their Portal flags, the
 //! activity feed and member preferences.
 
-
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -14,8 +13,8 @@ use portico_tenants::items::{
     Task,
 };
 
-use super::{Answer, ApiTags, BadRequest, JsonBody, Session, Unprocessable};
 use super::kept_json::KeptJson;
+use super::{Answer, ApiTags, BadRequest, JsonBody, Session, Unprocessable};
 use crate::activity_feed;
 use crate::auth::FirmMember;
 use crate::client_auth::PortalClient;

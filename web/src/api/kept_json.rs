@@ -13,10 +13,10 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use poem::IntoResponse;
 use poem::http::header;
+use poem_openapi::ApiResponse;
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::ApiResponse;
 
 /// `T`'s JSON, serialized.
 pub struct KeptJson<T> {
@@ -121,7 +121,12 @@ mod tests {
 
     #[tokio::test]
     async fn sends_byte_for_byte_what_json_sends() {
-        for name in ["plain", "quote \" backslash \\ <b>&</b>", "é ü 日本 \u{1}", ""] {
+        for name in [
+            "plain",
+            "quote \" backslash \\ <b>&</b>",
+            "é ü 日本 \u{1}",
+            "",
+        ] {
             let value = sample(name);
             let kept = KeptJson::of(&value);
             let (kept_type, kept_body) = sent(kept.clone().into_response()).await;

@@ -11,11 +11,11 @@ use portico_tenants::portal_access::{Client, SharedFile};
 use secrecy::SecretString;
 
 use super::firm_auth::{Accepted, EmailBody, PasswordBody, SignInBody, SignedOut, end_session};
+use super::kept_json::KeptJson;
 use super::{
     Answer, ApiTags, FirmHost, Gone, JsonBody, Session, TooManyRequests, Unauthorized,
     Unprocessable,
 };
-use super::kept_json::KeptJson;
 use crate::auth::{client_ip, firm_of, session_cookie, sign_in};
 use crate::client_auth::{Clients, PortalClient};
 use crate::client_reads;
