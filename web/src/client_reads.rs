@@ -4,7 +4,9 @@
 //! from memory while that epoch holds (see [`portico_platform::epochs`]): sharing, unsharing, a
 //! new note, a payment, removing the client from a file, changing the firm's options are all
 //! writes of the firm, so the next request reads the database again — on PostgreSQL, the next
-//! request on any node, since the epoch is the database's. Failures are never kept.
+//! request on any node, since the epoch is the database's. Failures are never kept. What the
+//! JSON API answers from such a read is kept as its serialized answer
+//! ([`ClientReads::remembered_json`]), retired by the same epoch.
 
 use std::any::Any;
 use std::future::Future;
