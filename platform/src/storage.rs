@@ -352,11 +352,9 @@ impl BlobStore {
             #[cfg(unix)]
             options.mode(0o600);
             let file = options.open(&temp).await?.into_std().await;
-            let for_flushing = Arc::new(file.try_clone()?);
             return Ok(BlobUpload(Upload::Local(LocalUpload {
                 file: WriteBehind::Idle(file, Vec::with_capacity(LOCAL_UPLOAD_CAPACITY)),
                 buffer: Vec::with_capacity(LOCAL_UPLOAD_CAPACITY),
-                for_flushing,
                 unflushed: 0,
                 flushing: None,
                 temp: TempGuard(Some(temp)),
@@ -543,8 +541,6 @@ struct LocalUpload {
     file: WriteBehind,
     /// Being filled by the caller; handed to the blocking writer once [`LOCAL_IO_BUFFER`] long.
     buffer: Vec<u8>,
-    /// The same file, for the early flushes, which run beside the writes.
-    for_flushing: Arc<std::fs::File>,
     /// Bytes written since the last early flush started.
     unflushed: usize,
     /// The early flush under way, if any.
@@ -593,7 +589,8 @@ impl LocalUpload {
             if let Some(flushed) = self.flushing.take() {
                 blocking_io(flushed.await)?;
             }
-            let for_flushing = Arc::clone(&self.for_flushing);
+            // A handle of its own: the flush runs beside the next write.
+            let for_flushing = file.try_clone()?;
             self.flushing = Some(tokio::task::spawn_blocking(move || {
                 for_flushing.sync_data()
             }));
@@ -618,7 +615,7 @@ impl LocalUpload {
             mut temp,
             dir,
             path,
-            ..
+            unflushed: _,
         } = self;
         let (file, _) = writer.idle().await?;
         if let Some(flushed) = flushing {

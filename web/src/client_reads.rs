@@ -4,22 +4,19 @@
 //! from memory while that epoch holds (see [`portico_platform::epochs`]): sharing, unsharing, a
 //! new note, a payment, removing the client from a file, changing the firm's options are all
 //! writes of the firm, so the next request reads the database again — on PostgreSQL, the next
-//! request on any node, since the epoch is the database's. Failures are never kept. What the
-//! JSON API answers from such a read is kept as its serialized answer
-//! ([`ClientReads::remembered_json`]), retired by the same epoch.
+//! request on any node, since the epoch is the database's. Failures are never kept. The JSON
+//! API keeps its answers here as serialized bytes ([`crate::api::kept_json`]).
 
 use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
-use poem_openapi::types::ToJSON;
 use portico_platform::TenantTx;
 use portico_platform::cache::EpochCache;
 use portico_platform::ids::{ContactId, FileId};
 use portico_tenants::portal_access::{self, SharedFile};
 use sea_orm::DbErr;
 
-use crate::api::kept_json::KeptJson;
 use crate::auth::memory_cache;
 use crate::client_auth::ClientCtx;
 use crate::state::AppState;
@@ -58,24 +55,6 @@ impl ClientReads {
         let kept: Arc<dyn Any + Send + Sync> = value.clone();
         self.0.insert(ctx.tenant.id, key, epoch, kept);
         Ok(value)
-    }
-
-    /// [`remembered`](Self::remembered) for an API answer: kept as the JSON it is sent as
-    /// (see [`KeptJson`]), so a kept answer is serialized once, not on every request.
-    pub async fn remembered_json<T, E>(
-        &self,
-        ctx: &ClientCtx,
-        what: &'static str,
-        params: String,
-        load: impl Future<Output = Result<T, E>>,
-    ) -> Result<KeptJson<T>, E>
-    where
-        T: ToJSON + 'static,
-        E: From<DbErr>,
-    {
-        let load = async { Ok::<_, E>(KeptJson::of(&load.await?)) };
-        let kept = self.remembered(ctx, what, params, load).await?;
-        Ok(KeptJson::clone(&kept))
     }
 
     fn kept_at<T: Send + Sync + 'static>(

@@ -807,10 +807,14 @@ impl PortalBillingApi {
                 balance_owing: result.balance_owing.into(),
             })
         };
-        Ok(state
-            .client_reads
-            .remembered_json(&ctx, "bills", since_last_login_key(&name, &ctx), load)
-            .await?)
+        Ok(KeptJson::remembered(
+            &state.client_reads,
+            &ctx,
+            "bills",
+            since_last_login_key(&name, &ctx),
+            load,
+        )
+        .await?)
     }
 
     /// One of my invoices

@@ -634,10 +634,14 @@ impl PortalItemsApi {
             tx.commit().await?;
             Ok::<_, ApiError>(list.into_iter().map(NoteView::from).collect::<Vec<_>>())
         };
-        Ok(state
-            .client_reads
-            .remembered_json(&ctx, "file notes", file.to_string(), load)
-            .await?)
+        Ok(KeptJson::remembered(
+            &state.client_reads,
+            &ctx,
+            "file notes",
+            file.to_string(),
+            load,
+        )
+        .await?)
     }
 
     /// Add a note to one of my files

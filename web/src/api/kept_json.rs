@@ -1,5 +1,5 @@
 //! [`KeptJson`]: a JSON answer serialized once and sent as those bytes for as long as the read
-//! it came from is kept (see [`crate::client_reads::ClientReads::remembered_json`]).
+//! it came from is kept ([`KeptJson::remembered`], in [`ClientReads`]).
 //!
 //! poem-openapi's `Json<T>` serializes on every response: it builds a `serde_json::Value` tree
 //! from `T` (a map and a string for every field) and then writes the tree out — on a client's
@@ -8,6 +8,7 @@
 //! writer `Json<T>` uses: what is sent is byte for byte what `Json<T>` would send, and the API
 //! document describes it as `Json<T>` (same content type, schema and response).
 
+use std::future::Future;
 use std::marker::PhantomData;
 
 use bytes::Bytes;
@@ -17,6 +18,10 @@ use poem_openapi::ApiResponse;
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
+use sea_orm::DbErr;
+
+use crate::client_auth::ClientCtx;
+use crate::client_reads::ClientReads;
 
 /// `T`'s JSON, serialized.
 pub struct KeptJson<T> {
@@ -44,6 +49,23 @@ impl<T: ToJSON> KeptJson<T> {
             bytes: Bytes::from(bytes),
             of: PhantomData,
         }
+    }
+
+    /// `load`'s answer as JSON, kept in `reads` like any client read (see
+    /// [`ClientReads::remembered`]): serialized once, not on every request.
+    pub async fn remembered<E: From<DbErr>>(
+        reads: &ClientReads,
+        ctx: &ClientCtx,
+        what: &'static str,
+        params: String,
+        load: impl Future<Output = Result<T, E>>,
+    ) -> Result<Self, E>
+    where
+        T: 'static,
+    {
+        let load = async { Ok::<_, E>(Self::of(&load.await?)) };
+        let kept = reads.remembered(ctx, what, params, load).await?;
+        Ok(Self::clone(&kept))
     }
 }
 

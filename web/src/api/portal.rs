@@ -269,10 +269,14 @@ impl PortalApi {
             let files = client_reads::shared_files(&state, ctx).await?;
             Ok::<_, ApiError>(files.iter().cloned().map(PortalFileView::from).collect())
         };
-        Ok(state
-            .client_reads
-            .remembered_json(ctx, "shared files (JSON)", String::new(), load)
-            .await?)
+        Ok(KeptJson::remembered(
+            &state.client_reads,
+            ctx,
+            "shared files (JSON)",
+            String::new(),
+            load,
+        )
+        .await?)
     }
 
     /// One file shared with me
@@ -282,17 +286,9 @@ impl PortalApi {
         state: Data<&AppState>,
         client: PortalClient,
         id: Path<String>,
-    ) -> Answer<KeptJson<PortalFileView>, Session> {
+    ) -> Answer<Json<PortalFileView>, Session> {
         let id: FileId = id.0.parse().map_err(|_| ApiError::not_found())?;
-        let ctx = &client.0;
-        // "Not shared" is an error, and errors are never kept: it is looked up every time.
-        let load = async {
-            let file = client_reads::shared_file(&state, ctx, id).await?;
-            Ok::<_, ApiError>(PortalFileView::from(file.ok_or_else(ApiError::not_found)?))
-        };
-        Ok(state
-            .client_reads
-            .remembered_json(ctx, "shared file (JSON)", id.to_string(), load)
-            .await?)
+        let file = client_reads::shared_file(&state, &client.0, id).await?;
+        Ok(Json(file.ok_or_else(ApiError::not_found)?.into()))
     }
 }
