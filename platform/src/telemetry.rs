@@ -13,11 +13,16 @@
 //! for as long as the command runs. A crash (abort, SIGKILL) loses what was still queued; a
 //! panic's own message is written by the panic hook, straight to stderr.
 
+mod json_lines;
+
 use std::io::{BufWriter, Write};
 
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
+use tracing_subscriber::fmt::format::JsonFields;
+
+use self::json_lines::JsonLines;
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -62,11 +67,11 @@ pub fn init(settings: &LogSettings) -> LogGuard {
     let installed = match settings.format {
         // Each line carries the list of spans it was written in (the request's id, method,
         // path and firm first); the innermost span again on its own would only repeat part of
-        // that list, and serializing it cost as much as the list.
+        // that list, and serializing it cost as much as the list. `JsonLines` writes what
+        // tracing-subscriber's JSON formatter writes, flattened, without re-parsing the spans.
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines::new())
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
