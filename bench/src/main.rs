@@ -9,9 +9,11 @@
 //! - `portico-bench check` (what `bench/check` calls): a small version for CI that fails only on
 //!   gross regressions, judged by ratios, never by absolute times.
 //! - `portico-bench bare`: the bare baseline server (started by `run` as its own process).
+//! - `portico-bench log-lines`: one request's logging timed on one thread (BENCHMARKS.md, item 25).
 
 mod bare;
 mod load;
+mod log_lines;
 mod report;
 mod scenarios;
 mod seed;
@@ -44,6 +46,9 @@ enum Command {
     /// Before/after: seeds once, then measures the read routes on `--bin` (A) and `--bin-b` (B)
     /// alternately, three rounds on the same database, so machine noise falls on both alike.
     Ab(AbArgs),
+    /// One request's logging (its span and access-log line) timed on one thread, with
+    /// tracing-subscriber's JSON formatter and with Portico's `JsonLines`.
+    LogLines(LogLinesArgs),
     /// The bare baseline server: `/text` (a fixed string) and `/query` (one indexed single-row
     /// query on `--db`). Logs `listening on <addr>`.
     Bare(BareArgs),
@@ -105,6 +110,13 @@ pub struct AbArgs {
 }
 
 #[derive(Args)]
+struct LogLinesArgs {
+    /// Timed rounds of each way (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    rounds: usize,
+}
+
+#[derive(Args)]
 struct BareArgs {
     /// Database URL (the same file or database Portico uses).
     #[arg(long)]
@@ -132,6 +144,7 @@ fn main() -> ExitCode {
         Command::Check(args) => driver(|| scenarios::run(args, scenarios::Mode::Check)),
         Command::Serve(args) => driver(|| scenarios::serve(args)),
         Command::Ab(args) => driver(|| scenarios::ab(args)),
+        Command::LogLines(args) => log_lines::run(args.rounds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
 use tracing_subscriber::fmt::format::JsonFields;
 
-use self::json_lines::JsonLines;
+pub use self::json_lines::JsonLines;
 
 use crate::config::{LogFormat, LogSettings};
 
