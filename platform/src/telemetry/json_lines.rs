@@ -39,6 +39,12 @@ impl JsonLines {
     }
 }
 
+impl Default for JsonLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> JsonLines<T> {
     /// The same lines, timestamped by `timer` (tests compare lines stamped alike).
     #[cfg(test)]
