@@ -3,8 +3,8 @@
 //! tracing-subscriber keeps each span's fields as a JSON object in text. Its JSON formatter
 //! parses that text into a `serde_json::Value` for every line written in the span, only to
 //! write it out again unchanged. Every request writes its access-log line in the request's
-//! span, so every request paid for that parse: with it, the access log was the largest cost
-//! of a cached JSON read on SQLite (BENCHMARKS.md, item 25).
+//! span, so every request paid for that parse: about half of what formatting the line cost
+//! (BENCHMARKS.md, item 25).
 //!
 //! [`JsonLines`] writes the same line byte for byte — the same keys in the same order, the
 //! same escapes, the same numbers — and copies each span's kept object in as it is. The
