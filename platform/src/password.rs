@@ -1,20 +1,21 @@
-//! Password hashing with Argon2id (OWASP: m=19 MiB, t=2, p=1) on dedicated threads of lower
-//! CPU priority, one less than the cores: a login storm can neither take every core nor, on the
-//! core it has, delay other requests — the scheduler runs them first and hashes with what is
-//! left (bench/, login storm).
+//! Password hashing with Argon2id (OWASP: m=19 MiB, t=2, p=1) on dedicated threads that use
+//! only CPU nothing else wants, one less than the cores, with a lane at lower priority that
+//! steps in when they stall (`hashing_threads`): a login storm can neither take every core nor,
+//! on the core it has, delay other requests (bench/, login storm).
 //!
 //! Each hashing thread keeps the 19 MiB Argon2 works in from one hash to the next, and lets it
-//! go after [`IDLE_RELEASE`] without a hash. `Argon2::verify_password` would allocate and zero
+//! go after 30 s without a hash. `Argon2::verify_password` would allocate and zero
 //! 19 MiB for every sign-in — memory traffic of a fifth of the hash's own, taken from the
 //! requests running on the other cores — and hand it back to the allocator, which returns it to
-//! the kernel later from whichever thread frees next. The most held is unchanged: one 19 MiB
-//! per hashing thread, as when each hash in progress held its own. Hashing and verifying go
+//! the kernel later from whichever thread frees next. The most held is one 19 MiB per hashing
+//! thread. Hashing and verifying go
 //! through the same `argon2` and `password-hash` types (`hash_password_into_with_memory`, the
 //! PHC string, the constant-time `Output` comparison); only where the memory comes from
 //! differs.
 
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+mod hashing_threads;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
@@ -22,16 +23,13 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
+use hashing_threads::{HashingThreads, RESCUE_AFTER};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("password hashing failed")]
     Hashing,
 }
-
-type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
-
-/// A hashing thread hands back its working memory after this long without a hash.
-const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// The memory a hashing thread hashes in, kept between hashes (see the module comment).
 #[derive(Default)]
@@ -56,8 +54,7 @@ impl Workspace {
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    /// Hashing jobs, taken by the hashing threads in turn.
-    jobs: mpsc::Sender<Job>,
+    threads: Arc<HashingThreads>,
     /// Verified against for unknown accounts so that "no such user" costs the same time.
     dummy_hash: Arc<str>,
 }
@@ -72,64 +69,6 @@ fn params() -> Params {
 /// Bytes of hash output stored (the `argon2` crate's default).
 const HASH_LEN: usize = Params::DEFAULT_OUTPUT_LEN;
 
-/// Priority of the hashing threads on the library's 0–99 scale: 22 is niceness 10 on Linux, so
-/// they get about a tenth of a core that other work wants — sign-ins slow down under load rather
-/// than everything else, and still go on.
-const HASHING_PRIORITY: u8 = 22;
-
-fn spawn_hashing_threads(count: usize) -> mpsc::Sender<Job> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    for n in 0..count {
-        let receiver = Arc::clone(&receiver);
-        let spawned = std::thread::Builder::new()
-            .name(format!("portico-argon2-{n}"))
-            .spawn(move || {
-                lower_priority();
-                let mut workspace = Workspace::default();
-                loop {
-                    // A poisoned lock means another hashing thread panicked while waiting;
-                    // the receiver itself is still sound.
-                    let next = match receiver.lock() {
-                        Ok(guard) => guard.recv_timeout(IDLE_RELEASE),
-                        Err(poisoned) => poisoned.into_inner().recv_timeout(IDLE_RELEASE),
-                    };
-                    match next {
-                        Ok(job) => job(&mut workspace),
-                        Err(mpsc::RecvTimeoutError::Timeout) => workspace.release(),
-                        // Every hasher is gone: the process is shutting down.
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            });
-        if let Err(err) = spawned {
-            tracing::error!(error = %err, "could not start a password-hashing thread");
-        }
-    }
-    sender
-}
-
-fn lower_priority() {
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-        thread_native_id,
-    };
-    use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    let lowered = ThreadPriorityValue::try_from(HASHING_PRIORITY)
-        .map_err(|e| e.to_string())
-        .and_then(|value| {
-            set_thread_priority_and_policy(
-                thread_native_id(),
-                ThreadPriority::Crossplatform(value),
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
-            )
-            .map_err(|e| e.to_string())
-        });
-    if let Err(err) = lowered {
-        tracing::warn!(error = %err, "password hashing runs at normal priority");
-    }
-}
-
 impl PasswordHasher {
     pub fn new() -> Self {
         // One core is always left to everything else: with a hash per core, a login storm
@@ -143,21 +82,32 @@ impl PasswordHasher {
         )
         .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid"));
         Self {
-            jobs: spawn_hashing_threads(cores.saturating_sub(1).max(1)),
+            threads: Arc::new(HashingThreads::start(
+                cores.saturating_sub(1).max(1),
+                RESCUE_AFTER,
+            )),
             dummy_hash: dummy.into(),
         }
     }
 
     /// Runs `work` on a hashing thread and waits for its answer without blocking the runtime.
+    /// `work` may run on two threads (`hashing_threads`); the first answer is the one used.
     async fn on_hashing_thread<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Workspace) -> T + Send + 'static,
+        work: impl Fn(&mut Workspace) -> T + Send + Sync + 'static,
     ) -> Option<T> {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |workspace| {
-            let _ = answer.send(work(workspace));
-        });
-        self.jobs.send(job).ok()?;
+        let answer = Mutex::new(Some(answer));
+        self.threads.submit(Box::new(move |workspace| {
+            // The other lane may have answered already.
+            if unpoisoned(&answer).is_none() {
+                return;
+            }
+            let out = work(workspace);
+            if let Some(answer) = unpoisoned(&answer).take() {
+                let _ = answer.send(out);
+            }
+        }));
         answered.await.ok()
     }
 
@@ -188,6 +138,11 @@ impl Default for PasswordHasher {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `mutex` locked; a panic elsewhere while it was held left at most an answer unsent.
+fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`) for `password`, with a
@@ -269,6 +224,28 @@ mod tests {
         assert!(!hasher.verify(Some(&a), &SecretString::from("wrong")).await);
         assert!(!hasher.verify(None, &pw).await);
         assert!(!hasher.verify(Some("garbage"), &pw).await);
+    }
+
+    /// The rescue lane hashes and verifies as the idle lanes do, and each answer is given once.
+    #[tokio::test]
+    async fn the_rescue_lane_alone_hashes_and_verifies() {
+        let hasher = PasswordHasher {
+            threads: Arc::new(HashingThreads::start(0, std::time::Duration::ZERO)),
+            dummy_hash: PasswordHasher::new().dummy_hash,
+        };
+        let pw = SecretString::from("rescued but not weakened");
+        let hash = hasher.hash(&pw).await.expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(hasher.verify(Some(&hash), &pw).await);
+        assert!(
+            !hasher
+                .verify(Some(&hash), &SecretString::from("wrong"))
+                .await
+        );
+        assert!(!hasher.verify(None, &pw).await);
     }
 
     /// Hashes stored before the workspace was kept came from the `argon2` crate's own
