@@ -236,37 +236,39 @@ fn next_rescue(state: &mut State, now: Instant, rescue_after: Duration) -> Rescu
 }
 
 fn idle_priority() {
-    use thread_priority::ThreadPriority;
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-        thread_native_id,
-    };
-    if let Err(err) = set_thread_priority_and_policy(
-        thread_native_id(),
-        ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-    ) {
-        tracing::warn!(error = %err, "password hashing runs at normal priority");
-    }
+    run_self_under(
+        Ok(thread_priority::ThreadPriority::Min),
+        thread_priority::unix::NormalThreadSchedulePolicy::Idle,
+    );
 }
 
 fn rescue_priority() {
+    run_self_under(
+        thread_priority::ThreadPriorityValue::try_from(RESCUE_PRIORITY)
+            .map(thread_priority::ThreadPriority::Crossplatform)
+            .map_err(|e| e.to_string()),
+        thread_priority::unix::NormalThreadSchedulePolicy::Other,
+    );
+}
+
+/// Puts the calling thread under `policy` at `priority`; where that fails, it says so and the
+/// thread hashes at normal priority.
+fn run_self_under(
+    priority: Result<thread_priority::ThreadPriority, String>,
+    policy: thread_priority::unix::NormalThreadSchedulePolicy,
+) {
     use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-        thread_native_id,
+        ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
     };
-    use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    let lowered = ThreadPriorityValue::try_from(RESCUE_PRIORITY)
+    let set = priority.and_then(|priority| {
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            priority,
+            ThreadSchedulePolicy::Normal(policy),
+        )
         .map_err(|e| e.to_string())
-        .and_then(|value| {
-            set_thread_priority_and_policy(
-                thread_native_id(),
-                ThreadPriority::Crossplatform(value),
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
-            )
-            .map_err(|e| e.to_string())
-        });
-    if let Err(err) = lowered {
+    });
+    if let Err(err) = set {
         tracing::warn!(error = %err, "password hashing runs at normal priority");
     }
 }
