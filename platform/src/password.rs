@@ -99,8 +99,12 @@ impl PasswordHasher {
         let (answer, answered) = oneshot::channel();
         let answer = Mutex::new(Some(answer));
         self.threads.submit(Box::new(move |workspace| {
-            // The other lane may have answered already.
-            if unpoisoned(&answer).is_none() {
+            // The other lane may have answered already, or the request that asked may be gone
+            // (a client that gave up during a storm): no one would read the answer.
+            if unpoisoned(&answer)
+                .as_ref()
+                .is_none_or(oneshot::Sender::is_closed)
+            {
                 return;
             }
             let out = work(workspace);
@@ -246,6 +250,34 @@ mod tests {
                 .await
         );
         assert!(!hasher.verify(None, &pw).await);
+    }
+
+    /// A job whose caller has gone away is skipped, not hashed.
+    #[tokio::test]
+    async fn a_job_no_one_waits_for_any_more_is_not_run() {
+        let hasher = PasswordHasher {
+            threads: Arc::new(HashingThreads::start(1, std::time::Duration::from_secs(60))),
+            dummy_hash: Arc::from("unused"),
+        };
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let mut blocker = Box::pin(hasher.on_hashing_thread(move |_| {
+            let _ = unpoisoned(&released).recv();
+        }));
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let mut abandoned = Box::pin(hasher.on_hashing_thread(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        // Both are queued behind the blocked idle lane (the first poll submits), then the
+        // second caller gives up.
+        assert!(futures::poll!(blocker.as_mut()).is_pending());
+        assert!(futures::poll!(abandoned.as_mut()).is_pending());
+        drop(abandoned);
+        release.send(()).expect("the idle lane waits");
+        assert_eq!(blocker.await, Some(()));
+        assert_eq!(hasher.on_hashing_thread(|_| 7).await, Some(7));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     /// Hashes stored before the workspace was kept came from the `argon2` crate's own
