@@ -15,15 +15,13 @@
 
 mod hashing_threads;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::oneshot;
-
 use hashing_threads::{HashingThreads, RESCUE_AFTER};
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -91,28 +89,11 @@ impl PasswordHasher {
     }
 
     /// Runs `work` on a hashing thread and waits for its answer without blocking the runtime.
-    /// `work` may run on two threads (`hashing_threads`); the first answer is the one used.
     async fn on_hashing_thread<T: Send + 'static>(
         &self,
         work: impl Fn(&mut Workspace) -> T + Send + Sync + 'static,
     ) -> Option<T> {
-        let (answer, answered) = oneshot::channel();
-        let answer = Mutex::new(Some(answer));
-        self.threads.submit(Box::new(move |workspace| {
-            // The other lane may have answered already, or the request that asked may be gone
-            // (a client that gave up during a storm): no one would read the answer.
-            if unpoisoned(&answer)
-                .as_ref()
-                .is_none_or(oneshot::Sender::is_closed)
-            {
-                return;
-            }
-            let out = work(workspace);
-            if let Some(answer) = unpoisoned(&answer).take() {
-                let _ = answer.send(out);
-            }
-        }));
-        answered.await.ok()
+        self.threads.run(work).await
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
@@ -142,11 +123,6 @@ impl Default for PasswordHasher {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// `mutex` locked; a panic elsewhere while it was held left at most an answer unsent.
-fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`) for `password`, with a
@@ -214,7 +190,9 @@ fn hash_into(
 
 #[cfg(test)]
 mod tests {
+    use super::hashing_threads::unpoisoned;
     use super::*;
+    use std::sync::Mutex;
 
     #[tokio::test]
     async fn hashes_are_owasp_argon2id_salted_and_verify() {

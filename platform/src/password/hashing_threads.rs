@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
 use super::Workspace;
 
 /// How long a job waits, with no idle lane finishing a hash meanwhile, before the rescue lane
@@ -75,8 +77,14 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-changed: every change
         // under it is a single push, pop or assignment.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned(&self.state)
     }
+}
+
+/// `mutex` locked, even after a panic elsewhere while it was held: what this module keeps
+/// under its locks is whole after every single change (a queue, an answer not yet sent).
+pub(super) fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The hashing threads; they stop when the last handle is dropped.
@@ -103,8 +111,33 @@ impl HashingThreads {
         Self { shared }
     }
 
+    /// Runs `work` on a lane and waits for its answer without blocking the runtime. `work`
+    /// may run on two lanes (the module comment); the first answer is the one used. A job
+    /// whose caller has gone (a client that gave up during a storm) is skipped.
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        work: impl Fn(&mut Workspace) -> T + Send + Sync + 'static,
+    ) -> Option<T> {
+        let (answer, answered) = oneshot::channel();
+        let answer = Mutex::new(Some(answer));
+        self.submit(Box::new(move |workspace| {
+            // The other lane may have answered already, or no one may be waiting any more.
+            if unpoisoned(&answer)
+                .as_ref()
+                .is_none_or(oneshot::Sender::is_closed)
+            {
+                return;
+            }
+            let out = work(workspace);
+            if let Some(answer) = unpoisoned(&answer).take() {
+                let _ = answer.send(out);
+            }
+        }));
+        answered.await.ok()
+    }
+
     /// Queues `work`: an idle lane runs it, or the rescue lane, or both, as the module
-    /// comment says; `work` must answer only the first time it completes.
+    /// comment says; `work` must answer only the first time it completes ([`Self::run`]).
     pub(super) fn submit(&self, work: Work) {
         let job = Arc::new(Job {
             work,
