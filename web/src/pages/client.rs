@@ -7,11 +7,12 @@ use poem::web::{Data, Form, Path, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use portico_platform::ids::FileId;
 use portico_tenants::TenantRecord;
+use portico_tenants::options::FirmOptions;
 use portico_tenants::{items, portal_access};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::firm::{forbidden_cross_site, not_found, portal_chrome};
+use super::firm::{forbidden_cross_site, not_found, portal_chrome_of};
 use crate::auth::{
     LoginError, client_ip, firm_of, protect_token_page, session_cookie, session_cookie_name,
     sign_in,
@@ -35,8 +36,23 @@ async fn render(
     status: StatusCode,
     extra: minijinja::Value,
 ) -> Response {
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
+    render_with(state, tenant, &options, ctx, template, status, extra)
+}
+
+/// [`render`] for a page that has the firm's options in hand already (the sign-in page and the
+/// client's home read them for themselves): one cache lookup per request, not two.
+fn render_with(
+    state: &AppState,
+    tenant: &TenantRecord,
+    options: &FirmOptions,
+    ctx: Option<&ClientCtx>,
+    template: &str,
+    status: StatusCode,
+    extra: minijinja::Value,
+) -> Response {
     let base = minijinja::context! {
-        firm => portal_chrome(state, tenant).await,
+        firm => portal_chrome_of(tenant, options),
         me => ctx.map(|c| c.client.clone()),
         csrf => ctx.map(|c| c.session.csrf_token.clone()),
         section => "home",
@@ -56,18 +72,17 @@ async fn login_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let closed = !crate::firm_options::options_or_defaults(state, tenant)
-        .await
-        .portal_enabled;
-    render(
+    let options = crate::firm_options::options_or_defaults(state, tenant).await;
+    let closed = !options.portal_enabled;
+    render_with(
         state,
         tenant,
+        &options,
         None,
         "client_login.html",
         status,
         minijinja::context! { email, notice, error, closed },
     )
-    .await
 }
 
 /// `/` on a firm's host: the client's home when signed in, else the sign-in page.
@@ -86,9 +101,10 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
     };
     let options = crate::firm_options::options_or_defaults(state, tenant).await;
     let billing = super::billing::home_tile(state, &ctx).await;
-    render(
+    render_with(
         state,
         tenant,
+        &options,
         Some(&ctx),
         "client_home.html",
         StatusCode::OK,
@@ -98,7 +114,6 @@ pub async fn home_or_login(req: &Request, state: &AppState, tenant: &TenantRecor
             billing => billing,
         },
     )
-    .await
 }
 
 #[derive(Deserialize)]
