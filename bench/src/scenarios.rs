@@ -166,6 +166,33 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
 
 /// `portico-bench ab`: the read routes at the highest connection count on two binaries,
 /// alternately, on one seeded database; medians of the rounds and the ratio B ÷ A.
+/// [`load::run`] on one target, and the server's CPU time per request answered inside the
+/// measured window: its user + system time over the window ÷ the window's requests. Resolves
+/// changes of a few percent where throughput cannot, since the load generator's share of the
+/// cores moves it far less (`bench/cpu-per-request` measures the same with `wrk`).
+async fn run_with_cpu(
+    addr: SocketAddr,
+    target: Target,
+    plan: Plan,
+    server: &Server,
+) -> anyhow::Result<(Stats, Option<f64>)> {
+    let (warmup, measure) = (plan.warmup, plan.measure);
+    // The window is timed from here rather than from where `load::run` starts it, after its
+    // connections are made: a few milliseconds early on a window of seconds.
+    let sample = async {
+        tokio::time::sleep(warmup).await;
+        let before = server.cpu_seconds();
+        tokio::time::sleep(measure).await;
+        before.zip(server.cpu_seconds()).map(|(b, a)| a - b)
+    };
+    let (stats, cpu) = tokio::join!(load::run(addr, vec![target], plan), sample);
+    let stats = stats?;
+    let per_request = cpu
+        .filter(|_| stats.requests > 0)
+        .map(|seconds| seconds * 1e6 / stats.requests as f64);
+    Ok((stats, per_request))
+}
+
 pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
     let run = args.run.clone();
     let params = Params::new(&run, Mode::Full);
@@ -190,17 +217,27 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
             let routes = ctx.read_routes();
             // [bin][route] -> rps of each round; route 0 is bare /text.
             let mut rps = vec![vec![Vec::new(); routes.len() + 1]; 2];
+            // [bin][route] -> the server's CPU µs per request of each round (none for /text,
+            // which another process serves).
+            let mut cpu = vec![vec![Vec::new(); routes.len() + 1]; 2];
             for round in 0..args.rounds {
                 for (b, bin) in bins.iter().enumerate() {
                     env.bin = bin.clone();
                     let server = env.start().await?;
                     rps[b][0].push(ctx.bare(BARE_TEXT, params.plan(conns)).await?.rps);
                     for (r, (route, target, _)) in routes.iter().enumerate() {
-                        let s = load::run(ctx.addr, vec![target.clone()], params.plan(conns))
-                            .await
-                            .with_context(|| route.to_string())?;
-                        println!("  round {round} {} {route}: {:.0}/s", ["A", "B"][b], s.rps);
+                        let (s, cpu_us) =
+                            run_with_cpu(ctx.addr, target.clone(), params.plan(conns), &server)
+                                .await
+                                .with_context(|| route.to_string())?;
+                        println!(
+                            "  round {round} {} {route}: {:.0}/s, {} CPU µs per request",
+                            ["A", "B"][b],
+                            s.rps,
+                            cpu_us.map_or("?".to_owned(), f1)
+                        );
                         rps[b][r + 1].push(s.rps);
+                        cpu[b][r + 1].extend(cpu_us);
                     }
                     server.stop().await?;
                 }
@@ -208,26 +245,32 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
             let median = |v: &Vec<f64>| {
                 let mut v = v.clone();
                 v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
+                v.get(v.len() / 2).copied()
             };
             out.push_str(&format!(
-                "\n{} — {conns} connections, median of {} rounds (req/s; ÷ /text of the same round set)\n\n| route | A | B | B ÷ A | A ÷ /text | B ÷ /text |\n| --- | --- | --- | --- | --- | --- |\n",
+                "\n{} — {conns} connections, median of {} rounds (req/s; ÷ /text of the same round set; the server's CPU µs per request, which the load generator's share of the cores moves far less)\n\n| route | A | B | B ÷ A | A ÷ /text | B ÷ /text | CPU µs A | CPU µs B | B ÷ A |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
                 backend.name(),
                 args.rounds
             ));
             let names: Vec<&str> = std::iter::once("bare /text")
                 .chain(routes.iter().map(|(n, _, _)| *n))
                 .collect();
+            let or_blank = |v: Option<String>| v.unwrap_or_default();
             for (r, route) in names.iter().enumerate() {
-                let (a, b) = (median(&rps[0][r]), median(&rps[1][r]));
-                let (ta, tb) = (median(&rps[0][0]), median(&rps[1][0]));
+                // Every round pushed one figure per route, so the medians exist.
+                let (a, b) = (median(&rps[0][r]).unwrap_or(0.0), median(&rps[1][r]).unwrap_or(0.0));
+                let (ta, tb) = (median(&rps[0][0]).unwrap_or(0.0), median(&rps[1][0]).unwrap_or(0.0));
+                let (ca, cb) = (median(&cpu[0][r]), median(&cpu[1][r]));
                 out.push_str(&format!(
-                    "| {route} | {} | {} | {} | {} | {} |\n",
+                    "| {route} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                     f0(a),
                     f0(b),
                     f2(b / a),
                     pct(a / ta),
-                    pct(b / tb)
+                    pct(b / tb),
+                    or_blank(ca.map(f1)),
+                    or_blank(cb.map(f1)),
+                    or_blank(ca.zip(cb).map(|(ca, cb)| f2(cb / ca)))
                 ));
             }
             ctx.bare.stop().await?;

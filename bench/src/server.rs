@@ -375,6 +375,12 @@ impl Server {
         started.elapsed()
     }
 
+    /// The process's user + system CPU time so far, in seconds (`None` once it has gone).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        // `/proc` counts in USER_HZ, which Linux fixes at 100 per second for user space.
+        proc_cpu_ticks(self.pid()).map(|ticks| ticks as f64 / 100.0)
+    }
+
     /// Resets `VmHWM` to the current RSS (`/proc/<pid>/clear_refs`, Linux ≥ 4.0).
     pub fn reset_peak(&self) -> bool {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
