@@ -117,7 +117,10 @@ async fn serve_connection<E>(
         let endpoint = endpoint.clone();
         let request = Request::from((request, local.clone(), remote.clone(), Scheme::HTTP));
         async move {
-            let response = endpoint.get_response(request).await;
+            // Boxed: the endpoint's future is ~13 KB (every middleware layer holds the layers
+            // below it), and hyper moves the future it is given into its connection state, so
+            // holding it inline would copy those bytes on every request.
+            let response = Box::pin(endpoint.get_response(request)).await;
             Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, io::Error>>::from(response))
         }
     });
