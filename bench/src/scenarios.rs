@@ -164,8 +164,6 @@ pub async fn serve(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `portico-bench ab`: the read routes at the highest connection count on two binaries,
-/// alternately, on one seeded database; medians of the rounds and the ratio B ÷ A.
 /// [`load::run`] on one target, and the server's CPU time per request answered inside the
 /// measured window: its user + system time over the window ÷ the window's requests. Resolves
 /// changes of a few percent where throughput cannot, since the load generator's share of the
@@ -193,6 +191,9 @@ async fn run_with_cpu(
     Ok((stats, per_request))
 }
 
+/// `portico-bench ab`: the read routes at the highest connection count on two binaries,
+/// alternately, on one seeded database; medians of the rounds and the ratio B ÷ A, of throughput
+/// and of the server's CPU time per request.
 pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
     let run = args.run.clone();
     let params = Params::new(&run, Mode::Full);
@@ -255,11 +256,12 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
             let names: Vec<&str> = std::iter::once("bare /text")
                 .chain(routes.iter().map(|(n, _, _)| *n))
                 .collect();
-            let or_blank = |v: Option<String>| v.unwrap_or_default();
             for (r, route) in names.iter().enumerate() {
-                // Every round pushed one figure per route, so the medians exist.
-                let (a, b) = (median(&rps[0][r]).unwrap_or(0.0), median(&rps[1][r]).unwrap_or(0.0));
-                let (ta, tb) = (median(&rps[0][0]).unwrap_or(0.0), median(&rps[1][0]).unwrap_or(0.0));
+                // Every round pushed one throughput per route, so those medians exist; a CPU
+                // figure may be missing (none for /text, served by another process).
+                let rps_of = |b: usize, r: usize| median(&rps[b][r]).unwrap_or(0.0);
+                let (a, b) = (rps_of(0, r), rps_of(1, r));
+                let (ta, tb) = (rps_of(0, 0), rps_of(1, 0));
                 let (ca, cb) = (median(&cpu[0][r]), median(&cpu[1][r]));
                 out.push_str(&format!(
                     "| {route} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -268,9 +270,9 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
                     f2(b / a),
                     pct(a / ta),
                     pct(b / tb),
-                    or_blank(ca.map(f1)),
-                    or_blank(cb.map(f1)),
-                    or_blank(ca.zip(cb).map(|(ca, cb)| f2(cb / ca)))
+                    ca.map(f1).unwrap_or_default(),
+                    cb.map(f1).unwrap_or_default(),
+                    ca.zip(cb).map(|(ca, cb)| f2(cb / ca)).unwrap_or_default()
                 ));
             }
             ctx.bare.stop().await?;

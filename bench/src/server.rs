@@ -366,8 +366,8 @@ impl Server {
             tokio::time::sleep(window).await;
             let now = proc_cpu_ticks(self.pid());
             match (before, now) {
-                // Clock ticks are 1/100 s: 5 ticks in 0.5 s is a tenth of a core.
-                (Some(b), Some(n)) if n.saturating_sub(b) <= 5 => break,
+                // A tenth of a core over the half-second window.
+                (Some(b), Some(n)) if n.saturating_sub(b) <= TICKS_PER_SECOND / 20 => break,
                 (None, _) | (_, None) => break,
                 _ => before = now,
             }
@@ -377,8 +377,7 @@ impl Server {
 
     /// The process's user + system CPU time so far, in seconds (`None` once it has gone).
     pub fn cpu_seconds(&self) -> Option<f64> {
-        // `/proc` counts in USER_HZ, which Linux fixes at 100 per second for user space.
-        proc_cpu_ticks(self.pid()).map(|ticks| ticks as f64 / 100.0)
+        proc_cpu_ticks(self.pid()).map(|ticks| ticks as f64 / TICKS_PER_SECOND as f64)
     }
 
     /// Resets `VmHWM` to the current RSS (`/proc/<pid>/clear_refs`, Linux ≥ 4.0).
@@ -413,6 +412,9 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
 }
+
+/// `/proc`'s clock ticks per second: USER_HZ, which Linux fixes at 100 for user space.
+const TICKS_PER_SECOND: u64 = 100;
 
 /// User + system CPU time of a process in clock ticks (`/proc/<pid>/stat`, fields 14 and 15,
 /// counted after the parenthesised command name, which may hold spaces).
