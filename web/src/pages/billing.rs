@@ -21,8 +21,9 @@ use portico_platform::money::Money;
 use portico_tenants::portal_access::SharedFile;
 use serde::{Deserialize, Serialize};
 
+use super::client::PortalLayout;
 use super::firm::billing::major_text;
-use super::firm::{not_found, portal_chrome};
+use super::firm::not_found;
 use crate::auth::AuthFailure;
 use crate::billing::{client_bills, client_scope_and_files, client_status, method_label};
 use crate::client_auth::{ClientCtx, authenticate_client};
@@ -65,20 +66,14 @@ async fn render(
     template: &str,
     extra: minijinja::Value,
 ) -> Response {
-    let tenant = &ctx.tenant;
-    let base = minijinja::context! {
-        firm => portal_chrome(state, tenant).await,
-        me => ctx.client,
-        csrf => ctx.session.csrf_token,
-        section => "billing",
-        branded => true,
-        portal_url => tenant.portal_url,
-    };
-    state.templates.page(
-        template,
-        StatusCode::OK,
-        minijinja::context! { ..extra, ..base },
-    )
+    let options = crate::firm_options::options_or_defaults(state, &ctx.tenant).await;
+    PortalLayout {
+        tenant: &ctx.tenant,
+        options: &options,
+        ctx: Some(ctx),
+        section: "billing",
+    }
+    .render(state, template, StatusCode::OK, extra)
 }
 
 // ---- rows as the client sees them ----------------------------------------------------------

@@ -51,17 +51,53 @@ fn render_with(
     status: StatusCode,
     extra: minijinja::Value,
 ) -> Response {
-    let base = minijinja::context! {
-        firm => portal_chrome_of(tenant, options),
-        me => ctx.map(|c| c.client.clone()),
-        csrf => ctx.map(|c| c.session.csrf_token.clone()),
-        section => "home",
-        branded => true,
-        portal_url => tenant.portal_url,
-    };
-    state
-        .templates
-        .page(template, status, minijinja::context! { ..extra, ..base })
+    PortalLayout {
+        tenant,
+        options,
+        ctx,
+        section: "home",
+    }
+    .render(state, template, status, extra)
+}
+
+/// What every Client Portal page's layout shows: the firm's display name and logo (Options >
+/// Client Portal), the signed-in client and their form token, and which section is open. The
+/// home and file pages here and the billing pages (`pages/billing.rs`) render through it.
+pub(super) struct PortalLayout<'a> {
+    pub tenant: &'a TenantRecord,
+    pub options: &'a FirmOptions,
+    pub ctx: Option<&'a ClientCtx>,
+    /// The navigation entry shown as current: `home` or `billing`.
+    pub section: &'static str,
+}
+
+impl PortalLayout<'_> {
+    /// `template` rendered with `extra` and the layout's context merged in.
+    pub fn render(
+        self,
+        state: &AppState,
+        template: &str,
+        status: StatusCode,
+        extra: minijinja::Value,
+    ) -> Response {
+        let PortalLayout {
+            tenant,
+            options,
+            ctx,
+            section,
+        } = self;
+        let base = minijinja::context! {
+            firm => portal_chrome_of(tenant, options),
+            me => ctx.map(|c| c.client.clone()),
+            csrf => ctx.map(|c| c.session.csrf_token.clone()),
+            section => section,
+            branded => true,
+            portal_url => tenant.portal_url,
+        };
+        state
+            .templates
+            .page(template, status, minijinja::context! { ..extra, ..base })
+    }
 }
 
 async fn login_page(

@@ -42,12 +42,6 @@ pub async fn chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
 }
 
 /// The Client Portal's layout: the display name and logo from Options > Client Portal.
-pub async fn portal_chrome(state: &AppState, tenant: &TenantRecord) -> FirmChrome {
-    let options = firm_options::options_or_defaults(state, tenant).await;
-    portal_chrome_of(tenant, &options)
-}
-
-/// [`portal_chrome`] from options the caller has read.
 pub fn portal_chrome_of(tenant: &TenantRecord, options: &FirmOptions) -> FirmChrome {
     FirmChrome {
         name: options.portal_name(&tenant.name).to_owned(),
