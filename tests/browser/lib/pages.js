@@ -24,8 +24,10 @@ export async function newPage(context, { timeoutMs = STEP_TIMEOUT_MS } = {}) {
     problems.push(`console error: ${text}`);
   });
   page.on('requestfailed', (req) => {
-    // A navigation replaced by the next one is not a problem.
-    if (req.failure()?.errorText === 'net::ERR_ABORTED' && req.isNavigationRequest()) return;
+    // A navigation replaced by the next one is not a problem; nor is the icon, which the
+    // browser fetches after the page's load event, cancelled by a test that moves on at once.
+    const aborted = req.failure()?.errorText === 'net::ERR_ABORTED';
+    if (aborted && (req.isNavigationRequest() || new URL(req.url()).pathname === '/static/favicon.svg')) return;
     problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
   });
   page.on('response', (res) => {
