@@ -256,10 +256,10 @@ pub async fn ab(args: crate::AbArgs) -> anyhow::Result<()> {
             let names: Vec<&str> = std::iter::once("bare /text")
                 .chain(routes.iter().map(|(n, _, _)| *n))
                 .collect();
+            // Every round pushed one throughput per route, so those medians exist; a CPU
+            // figure may be missing (none for /text, served by another process).
+            let rps_of = |b: usize, r: usize| median(&rps[b][r]).unwrap_or(0.0);
             for (r, route) in names.iter().enumerate() {
-                // Every round pushed one throughput per route, so those medians exist; a CPU
-                // figure may be missing (none for /text, served by another process).
-                let rps_of = |b: usize, r: usize| median(&rps[b][r]).unwrap_or(0.0);
                 let (a, b) = (rps_of(0, r), rps_of(1, r));
                 let (ta, tb) = (rps_of(0, 0), rps_of(1, 0));
                 let (ca, cb) = (median(&cpu[0][r]), median(&cpu[1][r]));

@@ -24,10 +24,9 @@ export async function newPage(context, { timeoutMs = STEP_TIMEOUT_MS } = {}) {
     problems.push(`console error: ${text}`);
   });
   page.on('requestfailed', (req) => {
-    // A navigation replaced by the next one is not a problem; nor is the icon, which the
-    // browser fetches after the page's load event, cancelled by a test that moves on at once.
-    const aborted = req.failure()?.errorText === 'net::ERR_ABORTED';
-    if (aborted && (req.isNavigationRequest() || new URL(req.url()).pathname === '/static/favicon.svg')) return;
+    // A navigation replaced by the next one is not a problem.
+    if (req.failure()?.errorText === 'net::ERR_ABORTED' && req.isNavigationRequest()) return;
+    if (isCancelledIcon(req)) return;
     problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
   });
   page.on('response', (res) => {
@@ -35,6 +34,14 @@ export async function newPage(context, { timeoutMs = STEP_TIMEOUT_MS } = {}) {
     if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return { page, problems };
+}
+
+/**
+ * Whether a failed request is the page's icon cancelled: the browser fetches it after the
+ * load event, so a test that moves on at once cancels it, which no person would notice.
+ */
+export function isCancelledIcon(req) {
+  return req.failure()?.errorText === 'net::ERR_ABORTED' && new URL(req.url()).pathname === '/static/favicon.svg';
 }
 
 /** Goes to `url` and asserts the document's status (200 unless told). */

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchChromium, screenshot, startServer } from '../lib/server.js';
+import { isCancelledIcon } from '../lib/pages.js';
 
 const ACME = {
   name: 'Acme Law LLP',
@@ -56,9 +57,7 @@ async function newPage(context) {
     problems.push(`console error: ${text}`);
   });
   page.on('requestfailed', (req) => {
-    // The icon is fetched after the load event; a step that moves on at once cancels it.
-    const aborted = req.failure()?.errorText === 'net::ERR_ABORTED';
-    if (aborted && new URL(req.url()).pathname === '/static/favicon.svg') return;
+    if (isCancelledIcon(req)) return;
     problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
   });
   page.on('response', (res) => {
